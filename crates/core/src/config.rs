@@ -1,0 +1,1116 @@
+//! The one configuration file, `efir.toml`.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`--config` or
+//! `EFIR_CONFIG`), environment variables, command-line flags. Every scalar
+//! key has an environment variable made of `EFIR_`, the section and the key
+//! in upper case: `database.url` is `EFIR_DATABASE_URL`, `log.level` is
+//! `EFIR_LOG_LEVEL`, `data_dir` is `EFIR_DATA_DIR`. `EFIR_LISTEN` is a short
+//! alias of `EFIR_SERVER_LISTEN`, `EFIR_REDIS_URL` of `EFIR_CACHE_REDIS_URL`.
+//! List values (`server.roles`) are comma-separated. `[[schedule]]` entries
+//! come from the file only.
+//!
+//! Errors name the key and, when it came from the file, the line:
+//!
+//! ```text
+//! efir.toml:7: database.max_connections: invalid type: string "ten", expected u32
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::RoleSet;
+
+/// The whole configuration of an Efir process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where Efir keeps its files (SQLite database, icons, previews, logs
+    /// unless `log.dir` says otherwise). Relative paths in the rest of the
+    /// config (a relative SQLite path included) are taken from here.
+    pub data_dir: PathBuf,
+    /// The HTTP server of `efir serve`.
+    pub server: ServerConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// The shared cache.
+    pub cache: CacheConfig,
+    /// The CDN request router (`efir router`).
+    pub router: RouterConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
+    /// Optional statsd export.
+    pub statsd: StatsdConfig,
+    /// Optional error reporting to Sentry.
+    pub sentry: SentryConfig,
+    /// The built-in scheduler.
+    pub scheduler: SchedulerConfig,
+    /// Scheduled management commands (`[[schedule]]`).
+    pub schedule: Vec<ScheduleEntry>,
+}
+
+/// `[server]`: the HTTP server of `efir serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (`EFIR_LISTEN`).
+    pub listen: String,
+    /// Roles run by `efir serve` when `--role` is not given: `all` or a
+    /// list of `api`, `router`, `dispatcher`, `worker`, `scheduler`.
+    pub roles: Vec<String>,
+    /// Seconds given to in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative to `data_dir`) or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection.
+    pub connect_timeout_secs: u64,
+    /// Run pending migrations when `efir serve` starts.
+    pub auto_migrate: bool,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Redis URL for a cache shared by several nodes; in-process when unset.
+    pub redis_url: Option<String>,
+    /// Prefix of every key Efir writes to Redis.
+    pub key_prefix: String,
+    /// Default time to live of a cached value, in seconds.
+    pub ttl_secs: u64,
+    /// Most entries held by the in-process cache.
+    pub max_entries: u64,
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Address `efir router` listens on.
+    pub listen: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level or filter directives (`info`, `efir_store=debug,info`);
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// Also write daily files `<dir>/<component>/<host>/<YYYY-MM-DD>.log`.
+    pub dir: Option<PathBuf>,
+    /// Also send to syslog, tagged with the service name.
+    pub syslog: bool,
+    /// Syslog socket: a Unix socket path, or `udp://host:port`.
+    pub syslog_socket: String,
+    /// Syslog facility (`daemon`, `user`, `local0` … `local7`).
+    pub syslog_facility: String,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `/metrics`.
+    pub enabled: bool,
+}
+
+/// `[statsd]`: optional export of the same metrics to statsd over UDP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsdConfig {
+    /// statsd host; export is off when unset.
+    pub host: Option<String>,
+    /// statsd UDP port.
+    pub port: u16,
+    /// Prefix added to every metric name.
+    pub prefix: String,
+    /// Most metrics waiting to be sent; more are dropped, so an unreachable
+    /// statsd never grows memory.
+    pub queue_size: usize,
+}
+
+/// `[sentry]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentryConfig {
+    /// DSN of the Sentry project; reporting is off when unset.
+    pub dsn: Option<String>,
+    /// Environment name shown in Sentry.
+    pub environment: Option<String>,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Run `[[schedule]]` entries in processes that have the scheduler role.
+    pub enabled: bool,
+}
+
+/// One `[[schedule]]` entry: a management command run on a cron schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// Unique name; the command name when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Cron expression: 5 fields (minute hour day month weekday) or 6 with
+    /// seconds first.
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Management command, as after `efir manage` (`check-accounts`).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Whether the entry runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl ScheduleEntry {
+    /// The entry's unique name.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.command)
+    }
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            cache: CacheConfig::default(),
+            router: RouterConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            statsd: StatsdConfig::default(),
+            sentry: SentryConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            schedule: Vec::new(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { enabled: true }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            roles: vec!["all".into()],
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://efir.db".into(),
+            max_connections: 10,
+            connect_timeout_secs: 10,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            redis_url: None,
+            key_prefix: "efir:".into(),
+            ttl_secs: 300,
+            max_entries: 100_000,
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            listen: "127.0.0.1:8081".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+            dir: None,
+            syslog: false,
+            syslog_socket: "/dev/log".into(),
+            syslog_facility: "daemon".into(),
+        }
+    }
+}
+
+impl Default for StatsdConfig {
+    fn default() -> Self {
+        StatsdConfig {
+            host: None,
+            port: 8125,
+            prefix: "efir".into(),
+            queue_size: 10_000,
+        }
+    }
+}
+
+/// Keys whose default is unset and so do not show in the serialized
+/// defaults; all take strings.
+const OPTIONAL_KEYS: &[&str] = &[
+    "cache.redis_url",
+    "log.dir",
+    "statsd.host",
+    "sentry.dsn",
+    "sentry.environment",
+];
+
+/// Short environment aliases: (variable, key).
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("EFIR_LISTEN", "server.listen"),
+    ("EFIR_REDIS_URL", "cache.redis_url"),
+];
+
+/// Environment variables that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["EFIR_CONFIG"];
+
+/// What kind of value a key takes, to read an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    String,
+    Integer,
+    Float,
+    Bool,
+    List,
+}
+
+/// One configuration problem, with the key and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, when the problem is in one.
+    pub file: Option<PathBuf>,
+    /// 1-based line in the file.
+    pub line: Option<usize>,
+    /// Dotted key (`database.url`, `schedule[2].cron`).
+    pub key: Option<String>,
+    /// The environment variable the value came from.
+    pub env: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line, &self.env) {
+            (_, _, Some(env)) => write!(f, "{env}: ")?,
+            (Some(file), Some(line), None) => write!(f, "{}:{line}: ", file.display())?,
+            (Some(file), None, None) => write!(f, "{}: ", file.display())?,
+            _ => {}
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// All problems found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A loaded configuration together with what it was loaded from, so that
+/// later checks (say, of scheduled command names) can report lines too.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file, when one was read.
+    pub file: Option<PathBuf>,
+    text: Option<String>,
+    /// Key → environment variable it was overridden by.
+    env_keys: BTreeMap<String, String>,
+    /// `EFIR_*` variables that name no key.
+    pub unknown_env: Vec<String>,
+}
+
+impl Loaded {
+    /// An error about `key`, placed at the key's line in the file or at the
+    /// environment variable that set it.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let env = self.env_keys.get(key).cloned();
+        let line = if env.is_some() {
+            None
+        } else {
+            self.text.as_deref().and_then(|t| line_of_key(t, key))
+        };
+        ConfigError {
+            file: if env.is_some() {
+                None
+            } else {
+                self.file.clone()
+            },
+            line,
+            key: Some(key.to_string()),
+            env,
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if given, then the
+    /// `EFIR_*` variables of `env`. Checks types and values; every problem
+    /// found is returned, not only the first.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigErrors> {
+        let (text, mut table) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigErrors(vec![ConfigError {
+                        file: Some(path.to_path_buf()),
+                        line: None,
+                        key: None,
+                        env: None,
+                        message: format!("cannot read: {e}"),
+                    }])
+                })?;
+                let table = toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    let line = e.span().map(|s| line_of_offset(&text, s.start));
+                    ConfigErrors(vec![ConfigError {
+                        file: Some(path.to_path_buf()),
+                        line,
+                        key: None,
+                        env: None,
+                        message: format!("invalid TOML: {}", e.message()),
+                    }])
+                })?;
+                (Some(text), table)
+            }
+            None => (None, toml::Table::new()),
+        };
+
+        let mut loaded = Loaded {
+            config: Config::default(),
+            file: file.map(Path::to_path_buf),
+            text,
+            env_keys: BTreeMap::new(),
+            unknown_env: Vec::new(),
+        };
+
+        let kinds = key_kinds();
+        let mut errors = Vec::new();
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("EFIR_") && !ENV_NOT_KEYS.contains(&k.as_str()))
+            .collect();
+        // Aliases first so that the long names win when both are set.
+        env.sort_by_key(|(k, _)| !ENV_ALIASES.iter().any(|(a, _)| a == k));
+        for (var, value) in env {
+            let Some((key, kind)) = env_key(&var, &kinds) else {
+                loaded.unknown_env.push(var);
+                continue;
+            };
+            match env_value(&value, kind) {
+                Ok(v) => {
+                    set_path(&mut table, &key, v);
+                    loaded.env_keys.insert(key, var);
+                }
+                Err(msg) => errors.push(ConfigError {
+                    file: None,
+                    line: None,
+                    key: Some(key),
+                    env: Some(var),
+                    message: msg,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+
+        let config: Config = match serde_path_to_error::deserialize(toml::Value::Table(table)) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut key = path_to_key(e.path());
+                let message = e.inner().message().to_string();
+                // serde_path_to_error already ends the path with the unknown
+                // field for nested tables, but not at the top level.
+                if let Some(field) = unknown_field(&message) {
+                    if key.is_empty() {
+                        key = field;
+                    } else if key != field && !key.ends_with(&format!(".{field}")) {
+                        key = format!("{key}.{field}");
+                    }
+                }
+                return Err(ConfigErrors(vec![loaded.error_at(&key, message)]));
+            }
+        };
+        loaded.config = config;
+        let problems = loaded.config.check(&loaded);
+        if problems.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Loads from the process environment: the file named by `file` or
+    /// `EFIR_CONFIG`, then `EFIR_*` variables.
+    pub fn from_env(file: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+        let from_var = std::env::var_os("EFIR_CONFIG").map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(from_var);
+        Config::load(file.as_deref(), std::env::vars())
+    }
+
+    /// Semantic checks that types alone do not catch.
+    fn check(&self, at: &Loaded) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut err = |key: &str, msg: String| errors.push(at.error_at(key, msg));
+
+        for (key, value) in [
+            ("server.listen", &self.server.listen),
+            ("router.listen", &self.router.listen),
+        ] {
+            if let Err(e) = SocketAddr::from_str(value) {
+                err(key, format!("`{value}` is not a HOST:PORT address ({e})"));
+            }
+        }
+        if let Err(e) = self.roles() {
+            err("server.roles", e);
+        }
+        if let Err(e) = DatabaseKind::of(&self.database.url) {
+            err("database.url", e);
+        }
+        if self.database.max_connections == 0 {
+            err("database.max_connections", "must be at least 1".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            err("data_dir", "must not be empty".into());
+        }
+        if let Some(url) = &self.cache.redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://"))
+            {
+                err(
+                    "cache.redis_url",
+                    format!("`{url}` is not a redis:// or rediss:// URL"),
+                );
+            }
+        }
+        if let Err(e) = check_log_level(&self.log.level) {
+            err("log.level", e);
+        }
+        if !SYSLOG_FACILITIES.contains(&self.log.syslog_facility.as_str()) {
+            err(
+                "log.syslog_facility",
+                format!(
+                    "unknown facility `{}`, expected one of: {}",
+                    self.log.syslog_facility,
+                    SYSLOG_FACILITIES.join(", ")
+                ),
+            );
+        }
+        if matches!(&self.statsd.host, Some(h) if h.trim().is_empty()) {
+            err("statsd.host", "must not be empty when set".into());
+        }
+        if self.statsd.queue_size == 0 {
+            err("statsd.queue_size", "must be at least 1".into());
+        }
+        if let Some(dsn) = &self.sentry.dsn {
+            if !(dsn.starts_with("http://") || dsn.starts_with("https://")) || !dsn.contains('@') {
+                err(
+                    "sentry.dsn",
+                    "expected a DSN such as https://KEY@HOST/PROJECT".into(),
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, entry) in self.schedule.iter().enumerate() {
+            if let Err(e) = parse_cron(&entry.cron) {
+                err(&format!("schedule[{i}].cron"), e);
+            }
+            if let Err(e) = entry.timezone.parse::<chrono_tz::Tz>() {
+                err(
+                    &format!("schedule[{i}].timezone"),
+                    format!("unknown time zone: {e}"),
+                );
+            }
+            if entry.command.trim().is_empty() {
+                err(
+                    &format!("schedule[{i}].command"),
+                    "must not be empty".into(),
+                );
+            }
+            if !names.insert(entry.name().to_string()) {
+                err(
+                    &format!("schedule[{i}].name"),
+                    format!(
+                        "another entry is already named `{}`; give each entry a unique `name`",
+                        entry.name()
+                    ),
+                );
+            }
+        }
+        errors
+    }
+
+    /// The roles `efir serve` runs when `--role` is not given.
+    pub fn roles(&self) -> Result<RoleSet, String> {
+        self.server.roles.join(",").parse()
+    }
+
+    /// The database URL with a relative SQLite path resolved against
+    /// `data_dir`.
+    pub fn database_url(&self) -> String {
+        resolve_sqlite_url(&self.database.url, &self.data_dir)
+    }
+
+    /// The default configuration as a commented TOML document.
+    pub fn default_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+}
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite:`.
+    Sqlite,
+    /// `postgres:` or `postgresql:`.
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// The kind selected by `url`'s scheme.
+    pub fn of(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err(format!("`{url}` names no SQLite file"));
+            }
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(format!(
+                "unsupported database URL `{}`: expected sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            ))
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, fit for logs.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// Resolves a relative SQLite path against `base`; other URLs pass through.
+pub fn resolve_sqlite_url(url: &str, base: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path == ":memory:" || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let full = base.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", full.display()),
+        None => format!("sqlite://{}", full.display()),
+    }
+}
+
+const SYSLOG_FACILITIES: &[&str] = &[
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+fn check_log_level(value: &str) -> Result<(), String> {
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "`{directive}`: unknown level `{level}`, expected one of: {}",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a cron expression of 5 fields, or 6 with seconds first.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::Cron::new(expr)
+        .with_seconds_optional()
+        .parse()
+        .map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where dotted `key` (with `[i]` indexes) is written in `text`.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for seg in split_key(key) {
+        match seg {
+            Seg::Key(k) => {
+                let table = item.as_table_like()?;
+                let (kk, it) = table.get_key_value(k)?;
+                span = kk.span().or_else(|| it.span()).or(span);
+                item = it;
+            }
+            Seg::Index(i) => {
+                if let Some(arr) = item.as_array_of_tables() {
+                    let t = arr.get(i)?;
+                    span = t.span().or(span);
+                    // toml_edit keeps tables as items through a reference.
+                    return line_in_table(text, t, key, span);
+                }
+                let arr = item.as_array()?;
+                let v = arr.get(i)?;
+                span = v.span().or(span);
+                return span.map(|s| line_of_offset(text, s.start));
+            }
+        }
+    }
+    span.map(|s| line_of_offset(text, s.start))
+}
+
+/// Continues [`line_of_key`] inside one table of an array of tables.
+fn line_in_table(
+    text: &str,
+    table: &toml_edit::Table,
+    key: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> Option<usize> {
+    // The remaining path after the first `[i]`.
+    let rest = key.split_once(']').map(|(_, r)| r.trim_start_matches('.'));
+    let mut span = span;
+    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+        let first = rest.split(['.', '[']).next().unwrap_or(rest);
+        if let Some((k, it)) = table.get_key_value(first) {
+            span = k.span().or_else(|| it.span()).or(span);
+        }
+    }
+    span.map(|s| line_of_offset(text, s.start))
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_key(key: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            out.push(Seg::Key(name));
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let Some(end) = stripped.find(']') else { break };
+            if let Ok(i) = stripped[..end].parse() {
+                out.push(Seg::Index(i));
+            }
+            rest = &stripped[end + 1..];
+        }
+    }
+    out
+}
+
+fn path_to_key(path: &serde_path_to_error::Path) -> String {
+    let mut key = String::new();
+    for seg in path.iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key: k } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(variant);
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    key
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// Every scalar key with the kind of value it takes.
+fn key_kinds() -> BTreeMap<String, KeyKind> {
+    let mut kinds = BTreeMap::new();
+    if let Ok(toml::Value::Table(t)) = toml::Value::try_from(Config::default()) {
+        collect_kinds(&t, "", &mut kinds);
+    }
+    for key in OPTIONAL_KEYS {
+        kinds.insert((*key).to_string(), KeyKind::String);
+    }
+    kinds.remove("schedule");
+    kinds
+}
+
+fn collect_kinds(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, KeyKind>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let kind = match v {
+            toml::Value::Table(t) => {
+                collect_kinds(t, &key, out);
+                continue;
+            }
+            toml::Value::Integer(_) => KeyKind::Integer,
+            toml::Value::Float(_) => KeyKind::Float,
+            toml::Value::Boolean(_) => KeyKind::Bool,
+            toml::Value::Array(_) => KeyKind::List,
+            _ => KeyKind::String,
+        };
+        out.insert(key, kind);
+    }
+}
+
+/// The key an `EFIR_*` variable sets.
+fn env_key(var: &str, kinds: &BTreeMap<String, KeyKind>) -> Option<(String, KeyKind)> {
+    if let Some((_, key)) = ENV_ALIASES.iter().find(|(a, _)| *a == var) {
+        return kinds.get(*key).map(|k| (key.to_string(), *k));
+    }
+    let wanted = var.strip_prefix("EFIR_")?;
+    kinds
+        .iter()
+        .find(|(key, _)| key.replace('.', "_").to_ascii_uppercase() == wanted)
+        .map(|(k, kind)| (k.clone(), *kind))
+}
+
+fn env_value(value: &str, kind: KeyKind) -> Result<toml::Value, String> {
+    let v = value.trim();
+    match kind {
+        KeyKind::String => Ok(toml::Value::String(value.to_string())),
+        KeyKind::Integer => v
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("`{value}` is not a whole number")),
+        KeyKind::Float => v
+            .parse::<f64>()
+            .map(toml::Value::Float)
+            .map_err(|_| format!("`{value}` is not a number")),
+        KeyKind::Bool => match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "0" | "false" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("`{value}` is not true/false")),
+        },
+        KeyKind::List => Ok(toml::Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        )),
+    }
+}
+
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut t = table;
+    for p in parts {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        t = next;
+    }
+    t.insert(last.to_string(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile_lite::File {
+        tempfile_lite::File::new(text)
+    }
+
+    /// A tiny temp-file helper so the core has no dev-dependency on tempfile.
+    mod tempfile_lite {
+        pub struct File(pub std::path::PathBuf);
+        impl File {
+            pub fn new(text: &str) -> Self {
+                let path = std::env::temp_dir().join(format!(
+                    "efir-config-test-{}.toml",
+                    crate::secret::random_hex(8)
+                ));
+                let mut f = std::fs::File::create(&path).unwrap();
+                super::Write::write_all(&mut f, text.as_bytes()).unwrap();
+                File(path)
+            }
+        }
+        impl Drop for File {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let loaded = Config::load(None, no_env()).unwrap();
+        let c = loaded.config;
+        assert_eq!(c.database.url, "sqlite://efir.db");
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert!(c.database.auto_migrate);
+        assert_eq!(
+            c.database_url(),
+            format!("sqlite://{}", Path::new("data").join("efir.db").display())
+        );
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let f = write("[database]\nurl = \"postgres://u@h/db\"\nmax_connections = 3\n[server]\nlisten = \"0.0.0.0:9000\"\n");
+        let env = vec![
+            ("EFIR_DATABASE_MAX_CONNECTIONS".to_string(), "7".to_string()),
+            ("EFIR_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            ("EFIR_LOG_FORMAT".to_string(), "json".to_string()),
+            (
+                "EFIR_SERVER_ROLES".to_string(),
+                "api, scheduler".to_string(),
+            ),
+            ("EFIR_STATSD_HOST".to_string(), "10.0.0.1".to_string()),
+            ("EFIR_METRICS_ENABLED".to_string(), "false".to_string()),
+            ("EFIR_CONFIG".to_string(), "ignored".to_string()),
+            ("EFIR_NOT_A_KEY".to_string(), "x".to_string()),
+        ];
+        let loaded = Config::load(Some(&f.0), env).unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.database.url, "postgres://u@h/db");
+        assert_eq!(c.database.max_connections, 7);
+        assert_eq!(c.server.listen, "127.0.0.1:9999");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.statsd.host.as_deref(), Some("10.0.0.1"));
+        assert!(!c.metrics.enabled);
+        assert_eq!(c.roles().unwrap().to_string(), "api,scheduler");
+        assert_eq!(loaded.unknown_env, vec!["EFIR_NOT_A_KEY".to_string()]);
+    }
+
+    #[test]
+    fn type_error_names_key_and_line() {
+        let f =
+            write("# comment\n[database]\nurl = \"sqlite://x.db\"\nmax_connections = \"ten\"\n");
+        let err = Config::load(Some(&f.0), no_env()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(":4: database.max_connections: "), "{text}");
+        assert!(text.contains("invalid type"), "{text}");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let f = write("[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
+        let err = Config::load(Some(&f.0), no_env()).unwrap_err();
+        let e = &err.0[0];
+        assert_eq!(e.key.as_deref(), Some("server.lisen"));
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let f = write("[server]\nlisten = \n");
+        let err = Config::load(Some(&f.0), no_env()).unwrap_err();
+        assert_eq!(err.0[0].line, Some(2), "{err}");
+        assert!(err.to_string().contains("invalid TOML"));
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let f = write(
+            "[server]\nlisten = \"nowhere\"\n[database]\nurl = \"mysql://x\"\n\n[[schedule]]\ncron = \"0 3 * * *\"\ncommand = \"a\"\n\n[[schedule]]\ncron = \"61 * * * *\"\ntimezone = \"Mars/Olympus\"\ncommand = \"b\"\n",
+        );
+        let err = Config::load(Some(&f.0), no_env()).unwrap_err();
+        let keys: Vec<_> = err
+            .0
+            .iter()
+            .map(|e| (e.key.clone().unwrap(), e.line))
+            .collect();
+        assert!(
+            keys.contains(&("server.listen".into(), Some(2))),
+            "{keys:?}"
+        );
+        assert!(keys.contains(&("database.url".into(), Some(4))), "{keys:?}");
+        assert!(
+            keys.contains(&("schedule[1].cron".into(), Some(11))),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&("schedule[1].timezone".into(), Some(12))),
+            "{keys:?}"
+        );
+        assert_eq!(keys.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_names_variable() {
+        let env = vec![(
+            "EFIR_DATABASE_MAX_CONNECTIONS".to_string(),
+            "lots".to_string(),
+        )];
+        let err = Config::load(None, env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "EFIR_DATABASE_MAX_CONNECTIONS: database.max_connections: `lots` is not a whole number"
+        );
+        let env = vec![("EFIR_DATABASE_URL".to_string(), "oracle://x".to_string())];
+        let err = Config::load(None, env).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("EFIR_DATABASE_URL: database.url: "));
+    }
+
+    #[test]
+    fn duplicate_schedule_names_rejected() {
+        let f = write("[[schedule]]\ncron = \"* * * * *\"\ncommand = \"flushall\"\n[[schedule]]\ncron = \"0 * * * *\"\ncommand = \"flushall\"\n");
+        let err = Config::load(Some(&f.0), no_env()).unwrap_err();
+        assert_eq!(err.0[0].key.as_deref(), Some("schedule[1].name"));
+    }
+
+    #[test]
+    fn urls_are_redacted_and_resolved() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite:///abs/x.db", Path::new("/d")),
+            "sqlite:///abs/x.db"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite://x.db?mode=rwc", Path::new("/d")),
+            "sqlite:///d/x.db?mode=rwc"
+        );
+        assert_eq!(
+            DatabaseKind::of("postgresql://h/db"),
+            Ok(DatabaseKind::Postgres)
+        );
+        assert!(DatabaseKind::of("sqlite://").is_err());
+    }
+
+    #[test]
+    fn default_toml_round_trips() {
+        let text = Config::default_toml();
+        let f = write(&text);
+        Config::load(Some(&f.0), no_env()).unwrap();
+    }
+}

@@ -1,0 +1,22 @@
+//! Efir's small shared core.
+//!
+//! Everything here is used by several parts of Efir and depends on nothing
+//! else in the workspace:
+//!
+//! * [`config`]: the one TOML configuration file, its defaults, environment
+//!   overrides (`EFIR_*`) and validation with errors that name key and line;
+//! * [`password`]: argon2 password hashing and verification;
+//! * [`secret`]: random API keys and tokens, constant-time comparison;
+//! * [`Role`]: the parts of Efir that one process can run.
+
+pub mod config;
+pub mod password;
+pub mod secret;
+
+mod role;
+
+pub use config::Config;
+pub use role::{Role, RoleSet};
+
+/// The version of Efir, as built.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,57 @@
+//! Small key/value state kept in the database (`efir_meta`).
+
+use serde_json::json;
+
+use crate::{now, Actor, Result, Store};
+
+/// Key of the cache epoch, bumped by `flushall`.
+pub const CACHE_EPOCH: &str = "cache_epoch";
+
+impl Store {
+    /// The value stored under `key`.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let sql = "SELECT value FROM efir_meta WHERE key = $1";
+        Ok(with_db!(self.pool(), p => sqlx::query_scalar(sql).bind(key).fetch_optional(p).await)?)
+    }
+
+    /// Stores `value` under `key` in `tx`.
+    pub async fn set_meta(&self, tx: &mut crate::Tx, key: &str, value: &str) -> Result<()> {
+        let sql = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                   updated_at = excluded.updated_at";
+        tx.mark_changed("efir_meta");
+        with_tx!(tx, c => sqlx::query(sql).bind(key).bind(value).bind(now()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The current cache epoch (0 when never flushed).
+    pub async fn cache_epoch(&self) -> Result<i64> {
+        Ok(self
+            .meta(CACHE_EPOCH)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Increments the cache epoch so that every node drops its in-process
+    /// cache; returns the new epoch.
+    pub async fn bump_cache_epoch(&self, actor: Actor) -> Result<i64> {
+        let mut tx = self.begin(actor).await?;
+        let sql = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, '1', $2) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                   value = CAST(CAST(efir_meta.value AS BIGINT) + 1 AS TEXT), \
+                   updated_at = excluded.updated_at \
+                   RETURNING value";
+        tx.mark_changed("efir_meta");
+        let value: String = with_tx!(tx, c => sqlx::query_scalar(sql)
+            .bind(CACHE_EPOCH)
+            .bind(now())
+            .fetch_one(c)
+            .await)?;
+        let epoch = value.parse().unwrap_or(0);
+        tx.audit(None, "flush", "cache", None, json!({ "epoch": epoch }))
+            .await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+}

@@ -1,0 +1,151 @@
+//! Records and locks of the built-in scheduler.
+//!
+//! A scheduled entry fires at a *slot* (its due time, Unix seconds). The
+//! node that inserts the `(name, slot)` row first owns that run; the others
+//! skip it, so each slot runs once however many nodes share the database.
+//! On PostgreSQL a run also holds a session advisory lock for its entry, so
+//! a long run is never overlapped by the next slot on another node.
+
+use serde::Serialize;
+use sqlx::pool::PoolConnection;
+use sqlx::Postgres;
+
+use crate::{now, Pool, Result, Store};
+
+/// One run of a scheduled entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ScheduleRun {
+    /// Entry name.
+    pub name: String,
+    /// The due time it ran for (Unix seconds).
+    pub slot: i64,
+    /// The node that ran it.
+    pub node: String,
+    /// Started (Unix seconds).
+    pub started_at: i64,
+    /// Finished (Unix seconds).
+    pub finished_at: Option<i64>,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+    /// `running`, `ok`, `failed` or `skipped`.
+    pub outcome: String,
+    /// The error of a failed or skipped run.
+    pub error: Option<String>,
+}
+
+/// A cross-node lock for one scheduled entry, held for the length of a run.
+pub struct EntryLock {
+    conn: Option<PoolConnection<Postgres>>,
+    key: i64,
+}
+
+impl EntryLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Closing the session releases its locks for sure.
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+impl Drop for EntryLock {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Not released properly: close the session rather than return a
+            // locked connection to the pool.
+            drop(conn.detach());
+        }
+    }
+}
+
+/// A stable 64-bit key for an advisory lock on `name`.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"efir-schedule:".iter().chain(name.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+impl Store {
+    /// Claims the run of `name` at `slot` for `node`; false when another
+    /// node claimed it first.
+    pub async fn claim_schedule_slot(&self, name: &str, slot: i64, node: &str) -> Result<bool> {
+        let sql = "INSERT INTO schedule_run (name, slot, node, started_at, outcome) \
+                   VALUES ($1, $2, $3, $4, 'running') ON CONFLICT (name, slot) DO NOTHING";
+        let done = with_db!(self.pool(), p => sqlx::query(sql)
+            .bind(name)
+            .bind(slot)
+            .bind(node)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Records how a claimed run ended.
+    pub async fn finish_schedule_run(
+        &self,
+        name: &str,
+        slot: i64,
+        outcome: &str,
+        duration_ms: i64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let sql = "UPDATE schedule_run SET finished_at = $1, duration_ms = $2, outcome = $3, \
+                   error = $4 WHERE name = $5 AND slot = $6";
+        with_db!(self.pool(), p => sqlx::query(sql)
+            .bind(now())
+            .bind(duration_ms)
+            .bind(outcome)
+            .bind(error)
+            .bind(name)
+            .bind(slot)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The latest runs of `name` (all entries when `None`), newest first.
+    pub async fn schedule_runs(&self, name: Option<&str>, limit: i64) -> Result<Vec<ScheduleRun>> {
+        let sql = "SELECT name, slot, node, started_at, finished_at, duration_ms, outcome, error \
+                   FROM schedule_run WHERE ($1 IS NULL OR name = $1) \
+                   ORDER BY slot DESC, name LIMIT $2";
+        Ok(with_db!(self.pool(), p => sqlx::query_as(sql)
+            .bind(name)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Takes the cross-node lock of entry `name` if it is free. On SQLite,
+    /// which serves one node, the lock is always granted (the scheduler
+    /// also keeps a per-process guard).
+    pub async fn try_lock_entry(&self, name: &str) -> Result<Option<EntryLock>> {
+        let key = lock_key(name);
+        match self.pool() {
+            Pool::Sqlite(_) => Ok(Some(EntryLock { conn: None, key })),
+            Pool::Postgres(p) => {
+                let mut conn = p.acquire().await?;
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(got.then_some(EntryLock {
+                    conn: Some(conn),
+                    key,
+                }))
+            }
+        }
+    }
+}
