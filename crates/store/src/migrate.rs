@@ -171,7 +171,9 @@ impl Store {
                 if seen.is_some() {
                     return Ok(false);
                 }
-                sqlx::raw_sql(&sql).execute(&mut *tx).await.map_err(fail)?;
+                sqlx::Executor::execute(&mut *tx, sql.as_str())
+                    .await
+                    .map_err(fail)?;
                 sqlx::query(insert)
                     .bind(m.version)
                     .bind(m.name)
@@ -194,7 +196,9 @@ impl Store {
                 if seen.is_some() {
                     return Ok(false);
                 }
-                sqlx::raw_sql(&sql).execute(&mut *tx).await.map_err(fail)?;
+                sqlx::Executor::execute(&mut *tx, sql.as_str())
+                    .await
+                    .map_err(fail)?;
                 sqlx::query(insert)
                     .bind(m.version)
                     .bind(m.name)

@@ -1,0 +1,418 @@
+//! The command line: `efir serve | router | worker | manage … | config …`.
+//!
+//! Management commands accept the snake_case names and options of the
+//! Smarty commands they replace (`create_client --api_key=… --is_admin=True`)
+//! so that operators' crontabs and runbooks translate one to one.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use efir_core::RoleSet;
+
+/// Efir: one binary that runs a TV and video service for an operator.
+#[derive(Debug, Parser)]
+#[command(name = "efir", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults and EFIR_*
+    /// environment variables are used.
+    #[arg(long, global = true, env = "EFIR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB
+    /// [default: sqlite://efir.db under the data directory]
+    #[arg(
+        long,
+        global = true,
+        env = "EFIR_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Data directory for the SQLite file, icons, previews and logs [default: data]
+    #[arg(long, global = true, env = "EFIR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log level or filter directives (overrides log.level; RUST_LOG wins)
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Efir: HTTP APIs, router, scheduler and workers, as the roles say.
+    Serve(ServeArgs),
+    /// Run only the CDN request router (same as `serve --role router`).
+    Router(RouterArgs),
+    /// Run only an ingest worker node (same as `serve --role worker`).
+    Worker(WorkerArgs),
+    /// Management commands (migrations, operators, users, backups, caches…).
+    Manage(ManageArgs),
+    /// Check or show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `efir serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API [default: 127.0.0.1:8080]
+    #[arg(long, env = "EFIR_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Roles to run: all, or a comma-separated list of api, router,
+    /// dispatcher, worker, scheduler [default: server.roles, which is all]
+    #[arg(long, value_name = "ROLES")]
+    pub role: Option<RoleSet>,
+    /// Do not run pending migrations at start (fail if any are pending).
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// `efir router`.
+#[derive(Debug, Args)]
+pub struct RouterArgs {
+    /// Address of the router [default: router.listen, 127.0.0.1:8081]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Do not run pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// `efir worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Do not run pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// `efir config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (and EFIR_* variables); print every
+    /// problem with its key and line.
+    Check {
+        /// The file [default: --config / EFIR_CONFIG]
+        file: Option<PathBuf>,
+    },
+    /// Print the effective configuration (secrets hidden).
+    Show,
+    /// Print the default configuration as a starting efir.toml.
+    Default,
+}
+
+/// `efir manage …`.
+#[derive(Debug, Args)]
+pub struct ManageArgs {
+    /// Print a machine-readable JSON result.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Accepted and ignored, so that Smarty command lines work unchanged
+    /// (Efir reads efir.toml).
+    #[arg(long, global = true, hide = true, value_name = "MODULE")]
+    pub settings: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: ManageCommand,
+}
+
+/// Parses `True`/`False`/`1`/`0`/`yes`/`no` as the Smarty commands did.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "on" => Ok(true),
+        "false" | "0" | "no" | "n" | "off" => Ok(false),
+        _ => Err(format!("`{s}` is not True or False")),
+    }
+}
+
+/// A management command; also what `[[schedule]]` entries name.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ManageCommand {
+    /// Apply pending database migrations (or show their status).
+    Migrate {
+        /// Only list migrations and whether they are applied.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Create a superuser: interactively, or with --username and --password.
+    #[command(name = "createsuperuser", alias = "create-superuser")]
+    CreateSuperuser {
+        /// Login name.
+        #[arg(long)]
+        username: Option<String>,
+        /// Password (prompted for when absent and interactive).
+        #[arg(long)]
+        password: Option<String>,
+        /// E-mail.
+        #[arg(long)]
+        email: Option<String>,
+        /// Never prompt; fail when something is missing.
+        #[arg(long, alias = "noinput", alias = "no_input")]
+        no_input: bool,
+    },
+    /// Create system objects and a sample operator to start from.
+    #[command(alias = "setup_initial_data")]
+    SetupInitialData {
+        /// Only system objects, no sample operator.
+        #[arg(long, alias = "no_sample_data")]
+        no_sample_data: bool,
+    },
+    /// Create an operator (client); prints its id and generated keys.
+    #[command(alias = "create_client")]
+    CreateClient(CreateClientArgs),
+    /// Create a staff user, or with --reset-password change the password of
+    /// an existing one.
+    #[command(alias = "create_user")]
+    CreateUser(CreateUserArgs),
+    /// Copy an operator's settings (and, on request, its content) into a new
+    /// operator.
+    #[command(alias = "clone_client")]
+    CloneClient(CloneClientArgs),
+    /// List operators.
+    #[command(alias = "list_clients")]
+    ListClients,
+    /// Clear every cache (in-process caches of running nodes and Redis).
+    Flushall,
+    /// Write a consistent backup of the database to a file.
+    Backup {
+        /// Output file; strftime patterns such as %Y%m%d-%H%M are expanded.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Replace the database with a backup (stop Efir first).
+    Restore {
+        /// The backup file.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Confirm that the current data is to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The built-in scheduler: upcoming and recent runs.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Show the latest audit events.
+    #[command(alias = "audit_log")]
+    AuditLog {
+        /// Only this entity kind (client, user, cache, …).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Only this operator.
+        #[arg(long, alias = "client_id")]
+        client_id: Option<i64>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+/// `efir manage create-client`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateClientArgs {
+    /// Operator name.
+    #[arg(long)]
+    pub name: String,
+    /// Device (TVMW) API key.
+    #[arg(long, alias = "api_key")]
+    pub api_key: String,
+    /// Domain prefix of the operator's portal.
+    #[arg(long, alias = "domain_prefix")]
+    pub domain_prefix: String,
+    /// Contact e-mail.
+    #[arg(long)]
+    pub email: String,
+    /// Billing API key [default: generated and printed]
+    #[arg(long, alias = "billing_api_key")]
+    pub billing_api_key: Option<String>,
+    /// Content API key [default: generated and printed]
+    #[arg(long, alias = "content_api_key")]
+    pub content_api_key: Option<String>,
+    /// Currency (ISO 4217) [default: USD]
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Default language (ISO 639-1) [default: en]
+    #[arg(long, alias = "default_language")]
+    pub default_language: Option<String>,
+    /// Up to 5 additional languages, comma-separated (ru,uk).
+    #[arg(long, value_delimiter = ',')]
+    pub languages: Vec<String>,
+}
+
+/// `efir manage create-user`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateUserArgs {
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+    /// Password.
+    #[arg(long)]
+    pub password: String,
+    /// E-mail.
+    #[arg(long, default_value = "")]
+    pub email: String,
+    /// Access to the staff part of the site.
+    #[arg(long, alias = "is_admin", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub is_admin: bool,
+    /// The operator the user belongs to.
+    #[arg(long, alias = "client_id")]
+    pub client_id: Option<i64>,
+    /// Superuser (every permission, every operator).
+    #[arg(long, alias = "is_superuser", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub is_superuser: bool,
+    /// Device-monitoring operator.
+    #[arg(long, alias = "monitoring_user", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub monitoring_user: bool,
+    /// If the username exists, change its password instead of failing.
+    #[arg(long, alias = "reset_password", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub reset_password: bool,
+}
+
+/// `efir manage clone-client`.
+#[derive(Debug, Clone, Args)]
+pub struct CloneClientArgs {
+    /// The operator to copy.
+    #[arg(long, alias = "src_client_id")]
+    pub src_client_id: i64,
+    /// Name of the copy [default: "<name> (copy)"]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Domain prefix of the copy [default: "<prefix>-copy", numbered if taken]
+    #[arg(long, alias = "domain_prefix")]
+    pub domain_prefix: Option<String>,
+    /// Device API key of the copy [default: generated]
+    #[arg(long, alias = "api_key")]
+    pub api_key: Option<String>,
+    /// E-mail of the copy [default: the source's]
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Also copy channels and categories.
+    #[arg(long, alias = "clone_channels")]
+    pub clone_channels: bool,
+    /// Also copy VOD.
+    #[arg(long, alias = "clone_video")]
+    pub clone_video: bool,
+    /// Also copy radio stations.
+    #[arg(long, alias = "clone_radio")]
+    pub clone_radio: bool,
+    /// Also copy cameras.
+    #[arg(long, alias = "clone_cameras")]
+    pub clone_cameras: bool,
+    /// Also copy apps.
+    #[arg(long, alias = "clone_apps")]
+    pub clone_apps: bool,
+}
+
+/// `efir manage schedule …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ScheduleCommand {
+    /// The configured entries and their next run times.
+    List {
+        /// How many next times to show per entry.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Recent runs recorded in the database, on every node.
+    Runs {
+        /// Only this entry.
+        #[arg(long)]
+        name: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+impl ManageCommand {
+    /// The command's canonical name, as in `[[schedule]]`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ManageCommand::Migrate { .. } => "migrate",
+            ManageCommand::CreateSuperuser { .. } => "createsuperuser",
+            ManageCommand::SetupInitialData { .. } => "setup-initial-data",
+            ManageCommand::CreateClient(_) => "create-client",
+            ManageCommand::CreateUser(_) => "create-user",
+            ManageCommand::CloneClient(_) => "clone-client",
+            ManageCommand::ListClients => "list-clients",
+            ManageCommand::Flushall => "flushall",
+            ManageCommand::Backup { .. } => "backup",
+            ManageCommand::Restore { .. } => "restore",
+            ManageCommand::Schedule(_) => "schedule",
+            ManageCommand::AuditLog { .. } => "audit-log",
+        }
+    }
+
+    /// Whether the scheduler may run it (restore replaces the database under
+    /// the running process; createsuperuser may prompt).
+    pub fn schedulable(&self) -> bool {
+        !matches!(
+            self,
+            ManageCommand::Restore { .. } | ManageCommand::CreateSuperuser { .. }
+        )
+    }
+}
+
+/// Parses a management command line as the scheduler gets it.
+pub fn parse_manage(command: &str, args: &[String]) -> Result<ManageArgs, String> {
+    #[derive(Debug, Parser)]
+    #[command(name = "efir manage", no_binary_name = false)]
+    struct Wrapper {
+        #[command(flatten)]
+        manage: ManageArgs,
+    }
+    let argv = std::iter::once("efir manage".to_string())
+        .chain(std::iter::once(command.to_string()))
+        .chain(args.iter().cloned());
+    Wrapper::try_parse_from(argv)
+        .map(|w| w.manage)
+        .map_err(|e| {
+            let text = e.to_string();
+            text.lines()
+                .next()
+                .unwrap_or("invalid command")
+                .trim_start_matches("error: ")
+                .to_string()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn smarty_spellings_parse() {
+        let m = parse_manage(
+            "create_user",
+            &[
+                "--username=u".into(),
+                "--password=p".into(),
+                "--is_admin=True".into(),
+                "--client_id=1".into(),
+                "--is_superuser=False".into(),
+                "--reset_password".into(),
+            ],
+        )
+        .unwrap();
+        let ManageCommand::CreateUser(a) = m.command else {
+            panic!("wrong command")
+        };
+        assert!(a.is_admin && !a.is_superuser && a.reset_password);
+        assert_eq!(a.client_id, Some(1));
+        assert!(parse_manage("create_client", &["--name=x".into()]).is_err());
+        let err = parse_manage("no-such-command", &[]).unwrap_err();
+        assert!(err.contains("no-such-command"), "{err}");
+        let m = parse_manage("clean", &[]);
+        assert!(m.is_err());
+    }
+}

@@ -1,0 +1,587 @@
+//! `efir manage …`: the management commands, also run in-process by the
+//! scheduler.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use efir_store::cache::flush_all;
+use efir_store::clients::{Client, NewClient};
+use efir_store::users::NewUser;
+use efir_store::{Actor, Store, StoreError};
+use serde_json::{json, Value};
+
+use crate::cli::{
+    CloneClientArgs, CreateClientArgs, CreateUserArgs, ManageCommand, ScheduleCommand,
+};
+use crate::context::Ctx;
+
+/// What a command produced: lines for people and the same as JSON.
+#[derive(Debug)]
+pub struct Report {
+    /// Text for a terminal.
+    pub text: String,
+    /// The result for `--json`.
+    pub json: Value,
+}
+
+impl Report {
+    fn new(text: impl Into<String>, json: Value) -> Report {
+        Report {
+            text: text.into(),
+            json,
+        }
+    }
+}
+
+/// Runs one management command on behalf of `actor`.
+pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> {
+    match cmd {
+        ManageCommand::Migrate { status } => migrate(ctx, status).await,
+        ManageCommand::CreateSuperuser {
+            username,
+            password,
+            email,
+            no_input,
+        } => create_superuser(ctx, username, password, email, no_input, actor).await,
+        ManageCommand::SetupInitialData { no_sample_data } => {
+            setup_initial_data(ctx, no_sample_data, actor).await
+        }
+        ManageCommand::CreateClient(args) => create_client(ctx, args, actor).await,
+        ManageCommand::CreateUser(args) => create_user(ctx, args, actor).await,
+        ManageCommand::CloneClient(args) => clone_client(ctx, args, actor).await,
+        ManageCommand::ListClients => list_clients(ctx).await,
+        ManageCommand::Flushall => {
+            let report = flush_all(ctx.store(), ctx.cache(), actor).await?;
+            Ok(Report::new(
+                format!(
+                    "caches cleared: cache epoch is now {} (running nodes drop their in-process caches); {} Redis keys removed",
+                    report.epoch, report.redis_keys_removed
+                ),
+                serde_json::to_value(&report)?,
+            ))
+        }
+        ManageCommand::Backup { output } => backup(ctx, &output).await,
+        ManageCommand::Restore { .. } => {
+            bail!("restore runs only from the command line (it replaces the open database)")
+        }
+        ManageCommand::Schedule(sc) => schedule(ctx, sc).await,
+        ManageCommand::AuditLog {
+            entity,
+            client_id,
+            limit,
+        } => audit_log(ctx, entity, client_id, limit).await,
+    }
+}
+
+async fn migrate(ctx: &Ctx, status_only: bool) -> Result<Report> {
+    let store = ctx.store();
+    if !status_only {
+        let applied = store.migrate().await?;
+        let names: Vec<String> = applied
+            .iter()
+            .map(|m| format!("{} ({})", m.version, m.name))
+            .collect();
+        let version = store.schema_version().await?;
+        let text = if names.is_empty() {
+            format!("no migrations to apply; schema version {version}")
+        } else {
+            format!("applied {}; schema version {version}", names.join(", "))
+        };
+        return Ok(Report::new(
+            text,
+            json!({ "applied": applied.iter().map(|m| m.version).collect::<Vec<_>>(), "schema_version": version }),
+        ));
+    }
+    let status = store.migration_status().await?;
+    let mut text = String::new();
+    for m in &status {
+        text.push_str(&format!(
+            "[{}] {:04} {}\n",
+            if m.applied_at.is_some() { "x" } else { " " },
+            m.version,
+            m.name
+        ));
+    }
+    let json = json!(status
+        .iter()
+        .map(|m| json!({ "version": m.version, "name": m.name, "applied_at": m.applied_at }))
+        .collect::<Vec<_>>());
+    Ok(Report::new(text.trim_end(), json))
+}
+
+fn prompt(label: &str) -> Result<String> {
+    use std::io::Write;
+    eprint!("{label}: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+async fn create_superuser(
+    ctx: &Ctx,
+    username: Option<String>,
+    password: Option<String>,
+    email: Option<String>,
+    no_input: bool,
+    actor: Actor,
+) -> Result<Report> {
+    let interactive = !no_input && ctx.interactive && std::io::stdin().is_terminal();
+    let username = match username {
+        Some(u) => u,
+        None if interactive => prompt("Username")?,
+        None => bail!("--username is required when not run interactively"),
+    };
+    let email = match email {
+        Some(e) => e,
+        None if interactive => prompt("E-mail (may be empty)")?,
+        None => String::new(),
+    };
+    let password = match password {
+        Some(p) => p,
+        None if interactive => {
+            let first = rpassword::prompt_password("Password: ")?;
+            let again = rpassword::prompt_password("Password (again): ")?;
+            if first != again {
+                bail!("the passwords do not match");
+            }
+            first
+        }
+        None => bail!("--password is required when not run interactively"),
+    };
+    let store = ctx.store();
+    let mut tx = store.begin(actor).await?;
+    let user = store
+        .create_user(
+            &mut tx,
+            &NewUser {
+                username,
+                password,
+                email,
+                is_admin: true,
+                is_superuser: true,
+                monitoring_user: false,
+                client_id: None,
+            },
+        )
+        .await;
+    let user = finish(tx, user).await?;
+    Ok(Report::new(
+        format!("created superuser {} (id {})", user.username, user.id),
+        json!({ "id": user.id, "username": user.username }),
+    ))
+}
+
+/// Commits `tx` when `result` is Ok, rolls back otherwise.
+async fn finish<T>(tx: efir_store::Tx, result: Result<T, StoreError>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            tx.rollback().await.ok();
+            Err(e.into())
+        }
+    }
+}
+
+const SAMPLE_PREFIX: &str = "sample";
+
+async fn setup_initial_data(ctx: &Ctx, no_sample: bool, actor: Actor) -> Result<Report> {
+    let store = ctx.store();
+    store.migrate().await?;
+    let mut lines = vec![format!(
+        "system objects: schema version {}",
+        store.schema_version().await?
+    )];
+    let mut out = json!({ "schema_version": store.schema_version().await? });
+    if no_sample {
+        lines.push("sample operator: skipped (--no-sample-data)".into());
+    } else if let Some(c) = store.client_by_domain_prefix(SAMPLE_PREFIX).await? {
+        lines.push(format!("sample operator: already present (id {})", c.id));
+        out["sample_client_id"] = json!(c.id);
+    } else {
+        let api_key = efir_core::secret::random_hex(16);
+        let mut tx = store.begin(actor).await?;
+        let created = store
+            .create_client(
+                &mut tx,
+                &NewClient {
+                    name: "Sample operator".into(),
+                    api_key: api_key.clone(),
+                    domain_prefix: SAMPLE_PREFIX.into(),
+                    email: "admin@example.com".into(),
+                    currency: Some("EUR".into()),
+                    default_language: Some("en".into()),
+                    languages: vec!["ru".into()],
+                    ..NewClient::default()
+                },
+            )
+            .await;
+        let client = finish(tx, created).await?;
+        lines.push(format!(
+            "sample operator: created id {} (api_key {}, billing_api_key {}, content_api_key {})",
+            client.id, client.api_key, client.billing_api_key, client.content_api_key
+        ));
+        out["sample_client_id"] = json!(client.id);
+        out["api_key"] = json!(client.api_key);
+        out["billing_api_key"] = json!(client.billing_api_key);
+        out["content_api_key"] = json!(client.content_api_key);
+    }
+    Ok(Report::new(lines.join("\n"), out))
+}
+
+async fn create_client(ctx: &Ctx, a: CreateClientArgs, actor: Actor) -> Result<Report> {
+    let store = ctx.store();
+    let generated_billing = a.billing_api_key.is_none();
+    let generated_content = a.content_api_key.is_none();
+    let mut tx = store.begin(actor).await?;
+    let created = store
+        .create_client(
+            &mut tx,
+            &NewClient {
+                name: a.name,
+                api_key: a.api_key,
+                billing_api_key: a.billing_api_key,
+                content_api_key: a.content_api_key,
+                domain_prefix: a.domain_prefix,
+                email: a.email,
+                currency: a.currency,
+                default_language: a.default_language,
+                languages: a.languages,
+            },
+        )
+        .await;
+    let client = finish(tx, created).await?;
+    let mut text = format!("created client {} ({})", client.id, client.name);
+    let mut out = client_json(&client);
+    if generated_billing {
+        text.push_str(&format!(
+            "\nbilling_api_key: {} (generated; shown once)",
+            client.billing_api_key
+        ));
+        out["billing_api_key"] = json!(client.billing_api_key);
+    }
+    if generated_content {
+        text.push_str(&format!(
+            "\ncontent_api_key: {} (generated; shown once)",
+            client.content_api_key
+        ));
+        out["content_api_key"] = json!(client.content_api_key);
+    }
+    Ok(Report::new(text, out))
+}
+
+fn client_json(c: &Client) -> Value {
+    serde_json::to_value(c).unwrap_or_else(|_| json!({ "id": c.id }))
+}
+
+async fn create_user(ctx: &Ctx, a: CreateUserArgs, actor: Actor) -> Result<Report> {
+    let store = ctx.store();
+    let mut tx = store.begin(actor).await?;
+    if a.reset_password && store.user_by_username(&a.username).await?.is_some() {
+        let changed = store.set_password(&mut tx, &a.username, &a.password).await;
+        let user = finish(tx, changed).await?;
+        return Ok(Report::new(
+            format!(
+                "password of user {} (id {}) changed",
+                user.username, user.id
+            ),
+            json!({ "id": user.id, "username": user.username, "password_reset": true }),
+        ));
+    }
+    let created = store
+        .create_user(
+            &mut tx,
+            &NewUser {
+                username: a.username,
+                password: a.password,
+                email: a.email,
+                is_admin: a.is_admin,
+                is_superuser: a.is_superuser,
+                monitoring_user: a.monitoring_user,
+                client_id: a.client_id,
+            },
+        )
+        .await;
+    let user = match finish(tx, created).await {
+        Err(e) if is_conflict(&e) => {
+            return Err(anyhow!("{e} (use --reset-password to change its password)"))
+        }
+        other => other?,
+    };
+    Ok(Report::new(
+        format!("created user {} (id {})", user.username, user.id),
+        serde_json::to_value(&user)?,
+    ))
+}
+
+fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Conflict { .. })
+    )
+}
+
+async fn clone_client(ctx: &Ctx, a: CloneClientArgs, actor: Actor) -> Result<Report> {
+    let store = ctx.store();
+    let src = store.client(a.src_client_id).await?;
+    let prefix = match a.domain_prefix {
+        Some(p) => p,
+        None => free_prefix(store, &src.domain_prefix).await?,
+    };
+    let languages = src
+        .additional_languages()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut tx = store.begin(actor).await?;
+    let created = store
+        .create_client(
+            &mut tx,
+            &NewClient {
+                name: a.name.unwrap_or_else(|| format!("{} (copy)", src.name)),
+                api_key: a
+                    .api_key
+                    .unwrap_or_else(|| efir_core::secret::random_hex(16)),
+                billing_api_key: None,
+                content_api_key: None,
+                domain_prefix: prefix,
+                email: a.email.unwrap_or_else(|| src.email.clone()),
+                currency: Some(src.currency.clone()),
+                default_language: Some(src.default_language.clone()),
+                languages,
+            },
+        )
+        .await;
+    let created = match created {
+        Ok(c) => {
+            tx.audit(
+                Some(c.id),
+                "clone",
+                "client",
+                Some(c.id.to_string()),
+                json!({ "source_client_id": src.id }),
+            )
+            .await?;
+            Ok(c)
+        }
+        Err(e) => Err(e),
+    };
+    let client = finish(tx, created).await?;
+    // Content tables arrive with the middleware; each flag reports what it
+    // copied so that scripts can tell.
+    let mut content = serde_json::Map::new();
+    for (flag, on) in [
+        ("channels", a.clone_channels),
+        ("video", a.clone_video),
+        ("radio", a.clone_radio),
+        ("cameras", a.clone_cameras),
+        ("apps", a.clone_apps),
+    ] {
+        if on {
+            content.insert(flag.into(), json!(0));
+        }
+    }
+    let mut text = format!(
+        "cloned client {} ({}) into client {} ({}), domain prefix {}\napi_key: {}\nbilling_api_key: {}\ncontent_api_key: {}",
+        src.id, src.name, client.id, client.name, client.domain_prefix,
+        client.api_key, client.billing_api_key, client.content_api_key
+    );
+    for (k, v) in &content {
+        text.push_str(&format!("\n{k}: {v} copied"));
+    }
+    let mut out = client_json(&client);
+    out["source_client_id"] = json!(src.id);
+    out["api_key"] = json!(client.api_key);
+    out["billing_api_key"] = json!(client.billing_api_key);
+    out["content_api_key"] = json!(client.content_api_key);
+    out["copied"] = Value::Object(content);
+    Ok(Report::new(text, out))
+}
+
+/// `<prefix>-copy`, or `<prefix>-copy2`, … whichever is free.
+async fn free_prefix(store: &Store, base: &str) -> Result<String> {
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            format!("{base}-copy")
+        } else {
+            format!("{base}-copy{n}")
+        };
+        let candidate: String = candidate.chars().take(63).collect();
+        if store.client_by_domain_prefix(&candidate).await?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    bail!("no free domain prefix for the copy; give one with --domain-prefix")
+}
+
+async fn list_clients(ctx: &Ctx) -> Result<Report> {
+    let clients = ctx.store().clients().await?;
+    let mut text = format!(
+        "{:>5}  {:<24} {:<20} {}",
+        "id", "name", "domain_prefix", "email"
+    );
+    for c in &clients {
+        text.push_str(&format!(
+            "\n{:>5}  {:<24} {:<20} {}",
+            c.id, c.name, c.domain_prefix, c.email
+        ));
+    }
+    Ok(Report::new(text, serde_json::to_value(&clients)?))
+}
+
+async fn backup(ctx: &Ctx, output: &Path) -> Result<Report> {
+    let expanded = expand_time(output)?;
+    let format = ctx
+        .store()
+        .backup(&expanded)
+        .await
+        .with_context(|| format!("backup to {} failed", expanded.display()))?;
+    let size = std::fs::metadata(&expanded).map(|m| m.len()).unwrap_or(0);
+    Ok(Report::new(
+        format!(
+            "backup written to {} ({:?}, {size} bytes)",
+            expanded.display(),
+            format
+        ),
+        json!({ "output": expanded, "format": format!("{format:?}"), "bytes": size }),
+    ))
+}
+
+/// Expands strftime patterns (`%Y%m%d`) in a path, in UTC.
+fn expand_time(path: &Path) -> Result<PathBuf> {
+    let s = path.to_string_lossy();
+    if !s.contains('%') {
+        return Ok(path.to_path_buf());
+    }
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{}", chrono::Utc::now().format(&s))
+        .map_err(|_| anyhow!("invalid time pattern in `{s}`"))?;
+    Ok(PathBuf::from(out))
+}
+
+/// `efir manage restore`: replaces the database; handled outside [`run`]
+/// because it consumes the store.
+pub async fn restore(ctx: Ctx, input: &Path, yes: bool) -> Result<Report> {
+    if !yes {
+        bail!(
+            "restore replaces every row of {} with {}; run again with --yes to confirm",
+            ctx.store().describe(),
+            input.display()
+        );
+    }
+    let described = ctx.store().describe();
+    let opts = ctx.connect_options();
+    let store = ctx.into_store();
+    let restored = store.restore(input, &opts).await?;
+    let version = restored.schema_version().await?;
+    let clients = restored.client_count().await?;
+    restored.close().await;
+    Ok(Report::new(
+        format!(
+            "restored {described} from {}: schema version {version}, {clients} operators",
+            input.display()
+        ),
+        json!({ "schema_version": version, "clients": clients }),
+    ))
+}
+
+async fn schedule(ctx: &Ctx, cmd: ScheduleCommand) -> Result<Report> {
+    match cmd {
+        ScheduleCommand::List { count } => {
+            let entries =
+                efir_scheduler::entries(&ctx.config().schedule).map_err(|e| anyhow!(e))?;
+            let now = chrono::Utc::now();
+            let mut text = String::new();
+            let mut rows = Vec::new();
+            if entries.is_empty() {
+                text.push_str("no [[schedule]] entries in the configuration");
+            }
+            for e in &entries {
+                let next: Vec<String> = e
+                    .upcoming(now, count.max(1))
+                    .iter()
+                    .map(|t| t.with_timezone(&e.tz).to_rfc3339())
+                    .collect();
+                let cmdline = std::iter::once(e.command.clone())
+                    .chain(e.args.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                text.push_str(&format!(
+                    "{}\t{} ({})\t{}\tnext: {}\n",
+                    e.name,
+                    e.expr,
+                    e.tz,
+                    cmdline,
+                    next.join(", ")
+                ));
+                rows.push(json!({
+                    "name": e.name, "cron": e.expr, "timezone": e.tz.to_string(),
+                    "command": e.command, "args": e.args, "next": next,
+                }));
+            }
+            Ok(Report::new(text.trim_end(), json!(rows)))
+        }
+        ScheduleCommand::Runs { name, limit } => {
+            let runs = ctx.store().schedule_runs(name.as_deref(), limit).await?;
+            let mut text = String::new();
+            for r in &runs {
+                let slot = chrono::DateTime::from_timestamp(r.slot, 0)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "{slot}\t{}\t{}\t{}\t{} ms{}\n",
+                    r.name,
+                    r.node,
+                    r.outcome,
+                    r.duration_ms.unwrap_or(0),
+                    r.error
+                        .as_deref()
+                        .map(|e| format!("\t{e}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if runs.is_empty() {
+                text.push_str("no runs recorded");
+            }
+            Ok(Report::new(text.trim_end(), serde_json::to_value(&runs)?))
+        }
+    }
+}
+
+async fn audit_log(
+    ctx: &Ctx,
+    entity: Option<String>,
+    client_id: Option<i64>,
+    limit: i64,
+) -> Result<Report> {
+    let events = ctx
+        .store()
+        .audit_events(&efir_store::audit::AuditFilter {
+            entity,
+            entity_id: None,
+            client_id,
+            limit,
+        })
+        .await?;
+    let mut text = String::new();
+    for e in &events {
+        let at = chrono::DateTime::from_timestamp(e.at, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{:>6} {at} {:<24} {} {}/{} {}\n",
+            e.id,
+            e.actor,
+            e.action,
+            e.entity,
+            e.entity_id.as_deref().unwrap_or("-"),
+            e.data
+        ));
+    }
+    Ok(Report::new(text.trim_end(), serde_json::to_value(&events)?))
+}

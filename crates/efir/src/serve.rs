@@ -1,0 +1,277 @@
+//! `efir serve` (and `efir router`, `efir worker`): run the roles of one
+//! node until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use efir_core::{Role, RoleSet};
+use efir_scheduler::Scheduler;
+use efir_store::Store;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::context::Ctx;
+use crate::runner::InProcess;
+
+/// Options of one `serve` run.
+pub struct ServeOptions {
+    /// Roles to run.
+    pub roles: RoleSet,
+    /// API address.
+    pub listen: String,
+    /// Router address (used when the router runs beside the API).
+    pub router_listen: String,
+}
+
+/// State of the operational endpoints.
+#[derive(Clone)]
+struct Ops {
+    store: Store,
+    prometheus: Option<efir_telemetry::PrometheusHandle>,
+    roles: String,
+}
+
+async fn health(State(ops): State<Ops>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "version": efir_core::VERSION, "roles": ops.roles }))
+}
+
+async fn ready(State(ops): State<Ops>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(5), ops.store.ping()).await {
+        Ok(Ok(())) => Json(json!({ "status": "ready", "database": "ok" })).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "database": "timeout" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(ops): State<Ops>) -> Response {
+    match ops.prometheus {
+        Some(h) => efir_telemetry::metrics_handler(State(h))
+            .await
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics are disabled (metrics.enabled = false)\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": 404, "error_message": "not found" })),
+    )
+        .into_response()
+}
+
+/// The operational endpoints, plus `parts`, with metrics and tracing layers.
+fn app(ops: Ops, parts: Router) -> Router {
+    use tower_http::catch_panic::CatchPanicLayer;
+    use tower_http::trace::TraceLayer;
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(ops)
+        .merge(parts)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(efir_telemetry::track_http))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": 500, "error_message": "internal error" })),
+            )
+                .into_response()
+        }))
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("{what}: `{addr}` is not a HOST:PORT address"))?;
+    tokio::net::TcpListener::bind(parsed)
+        .await
+        .with_context(|| format!("{what}: cannot listen on {addr}"))
+}
+
+/// Runs the node until a shutdown signal.
+pub async fn run(
+    ctx: Ctx,
+    opts: ServeOptions,
+    telemetry: &efir_telemetry::Telemetry,
+) -> Result<()> {
+    let config = ctx.config().clone();
+    let store = ctx.store().clone();
+    tracing::info!(
+        version = efir_core::VERSION,
+        roles = %opts.roles,
+        database = %store.describe(),
+        schema_version = store.schema_version().await.unwrap_or(0),
+        cache = %ctx.cache().describe(),
+        data_dir = %std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone()).display(),
+        "efir starting"
+    );
+    if !ctx.loaded().unknown_env.is_empty() {
+        tracing::warn!(variables = ?ctx.loaded().unknown_env, "ignoring EFIR_* variables that name no configuration key");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let epoch_watch = ctx
+        .cache()
+        .spawn_epoch_watch(store.clone(), Duration::from_secs(2));
+
+    let ops = Ops {
+        store: store.clone(),
+        prometheus: telemetry.prometheus(),
+        roles: opts.roles.to_string(),
+    };
+    let mut servers = Vec::new();
+    if opts.roles.contains(Role::Api) {
+        let parts = Router::new()
+            .merge(efir_middleware::routes(store.clone()))
+            .merge(efir_epg::routes(store.clone()))
+            .merge(efir_backoffice::routes(store.clone()))
+            .merge(efir_ingest::routes(store.clone()));
+        let mut parts = parts;
+        if opts.roles.contains(Role::Router) && opts.listen == opts.router_listen {
+            parts = parts.merge(efir_router::routes(store.clone()));
+        }
+        servers.push(("api", opts.listen.clone(), app(ops.clone(), parts)));
+    }
+    if opts.roles.contains(Role::Router)
+        && !(opts.roles.contains(Role::Api) && opts.listen == opts.router_listen)
+    {
+        let addr = if opts.roles.contains(Role::Api) {
+            opts.router_listen.clone()
+        } else {
+            opts.listen.clone()
+        };
+        servers.push((
+            "router",
+            addr,
+            app(ops.clone(), efir_router::routes(store.clone())),
+        ));
+    }
+    for (name, addr, router) in servers {
+        let listener = bind(&addr, name).await?;
+        let local = listener.local_addr()?;
+        tracing::info!(role = name, "listening on http://{local}");
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+                .map_err(|e| anyhow::anyhow!("{name} server: {e}"))
+        });
+    }
+    for role in [Role::Dispatcher, Role::Worker] {
+        if opts.roles.contains(role) {
+            tracing::info!(role = %role, "role has no work to run in this version (the ingest farm is not built yet)");
+        }
+    }
+    if opts.roles.contains(Role::Scheduler) {
+        if config.scheduler.enabled {
+            let entries =
+                efir_scheduler::entries(&config.schedule).map_err(|e| anyhow::anyhow!(e))?;
+            let mut runner_ctx = ctx.clone();
+            runner_ctx.interactive = false;
+            let scheduler = Scheduler::new(
+                store.clone(),
+                Arc::new(InProcess::new(runner_ctx)),
+                entries,
+                node_name(),
+            );
+            let rx = stop_rx.clone();
+            tasks.spawn(async move {
+                scheduler.run(stopped(rx)).await;
+                Ok(())
+            });
+        } else {
+            tracing::info!("scheduler disabled (scheduler.enabled = false)");
+        }
+    }
+
+    let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => Ok(()),
+        Some(res) = tasks.join_next() => match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("task failed: {e}")),
+        },
+    };
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(res) = tasks.join_next().await {
+            if let Ok(Err(e)) = res {
+                tracing::warn!(error = %e, "during shutdown");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            seconds = grace.as_secs(),
+            "shutdown grace period over; stopping anyway"
+        );
+        tasks.abort_all();
+    }
+    epoch_watch.abort();
+    store.close().await;
+    tracing::info!("efir stopped");
+    outcome
+}
+
+/// This process's name in run records: `<host>:<pid>`.
+pub fn node_name() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}

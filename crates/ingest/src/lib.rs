@@ -1,0 +1,17 @@
+//! Efir's ingest farm.
+//!
+//! Hot folders, the fenced job queue, the dispatcher and worker nodes, and
+//! the media and PDF pipelines; runs as the `dispatcher` and `worker`
+//! roles. It may touch the store and the core.
+//!
+//! This crate is the place for that part; it is filled in by its own issue
+//! (issue 6). Today it contributes no routes, and `efir serve` mounts what
+//! [`routes`] returns so that adding them needs no change elsewhere.
+
+use axum::Router;
+use efir_store::Store;
+
+/// The HTTP routes of this part, mounted by `efir serve`.
+pub fn routes(_store: Store) -> Router {
+    Router::new()
+}
