@@ -157,17 +157,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let _telemetry = init_telemetry(&loaded.config, "manage")?;
             let cmd = args.command.clone();
             let report = match cmd {
-                ManageCommand::Migrate { status: true } => {
+                ManageCommand::Migrate { .. } => {
                     let ctx = Ctx::open(loaded, context::Open::AsIs).await?;
                     manage::run(&ctx, cmd, actor(&args.command)).await?
                 }
                 ManageCommand::Restore { input, yes } => {
                     let ctx = Ctx::open(loaded, context::Open::AsIs).await?;
                     manage::restore(ctx, &input, yes).await?
-                }
-                ManageCommand::Migrate { status: false } => {
-                    let ctx = Ctx::open(loaded, context::Open::Migrate).await?;
-                    manage::run(&ctx, cmd, actor(&args.command)).await?
                 }
                 _ => {
                     let mode = if loaded.config.database.auto_migrate {

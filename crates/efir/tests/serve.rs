@@ -1,0 +1,221 @@
+//! `efir serve` as a process: endpoints, metrics, shutdown, scheduler.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, wait_http, Env, Running};
+
+#[tokio::test]
+async fn serve_answers_health_ready_metrics_and_stops_on_sigterm() {
+    for env in Env::both().await {
+        let port = free_port();
+        let log = env.path("serve.log");
+        let mut cmd = env.cmd();
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        let mut efir = Running::spawn(cmd, &log);
+        let base = format!("http://127.0.0.1:{port}");
+        wait_http(&format!("{base}/health"), &log).await;
+
+        let client = reqwest::Client::new();
+        let health: serde_json::Value = client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok");
+        let ready = client.get(format!("{base}/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{}", env.label());
+        let ready: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(ready["database"], "ok");
+        for _ in 0..3 {
+            client.get(format!("{base}/health")).send().await.unwrap();
+        }
+        let missing = client
+            .get(format!("{base}/no/such/page"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(
+                "efir_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 5"
+            ),
+            "{metrics}"
+        );
+        assert!(metrics.contains("route=\"unmatched\",status=\"404\"} 1"));
+        assert!(metrics.contains("efir_db_query_duration_seconds_bucket{op=\"ping\""));
+        assert!(
+            !metrics.contains("/no/such/page"),
+            "raw paths are not labels"
+        );
+
+        let status = efir.terminate(Duration::from_secs(15));
+        assert!(status.success(), "{}: exit {status:?}", env.label());
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("efir starting"), "{text}");
+        assert!(text.contains(&format!("listening on http://127.0.0.1:{port}")));
+        assert!(text.contains("SIGTERM received"));
+        assert!(text.contains("efir stopped"));
+        assert!(!text.contains(":postgres@"), "no credentials in logs");
+        env.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_can_be_left_to_the_operator() {
+    let env = Env::sqlite().await;
+    let out = env
+        .cmd()
+        .args(["serve", "--no-migrate", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pending migrations: 1 (core); run `efir manage migrate`"),
+        "{err}"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn scheduler_runs_a_job_once_across_two_processes() {
+    let env = Env::postgres().await;
+    let config = env.path("efir.toml");
+    std::fs::write(
+        &config,
+        "[[schedule]]\nname = \"flush\"\ncron = \"* * * * * *\"\ncommand = \"flushall\"\n",
+    )
+    .unwrap();
+    // Migrate first so both nodes start at once.
+    assert!(env.manage(&["migrate"]).status.success());
+    let mut nodes = Vec::new();
+    for i in 0..2 {
+        let mut cmd = env.cmd();
+        cmd.args([
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--role",
+            "scheduler",
+        ]);
+        nodes.push(Running::spawn(cmd, &env.path(&format!("node{i}.log"))));
+    }
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    for n in &mut nodes {
+        assert!(n.terminate(Duration::from_secs(15)).success());
+    }
+    let store = env.store().await;
+    let runs = store.schedule_runs(Some("flush"), 1000).await.unwrap();
+    assert!(runs.len() >= 3, "{runs:?}");
+    assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
+    // Every run bumped the epoch once: had a slot run on both nodes, the
+    // epoch would be ahead of the number of runs.
+    assert_eq!(store.cache_epoch().await.unwrap(), runs.len() as i64);
+    let mut slots: Vec<i64> = runs.iter().map(|r| r.slot).collect();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), runs.len());
+    let events = store
+        .audit_events(&efir_store::audit::AuditFilter {
+            entity: Some("cache".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), runs.len());
+    assert!(events.iter().all(|e| e.actor == "scheduler:flushall"));
+    let logs: String = (0..2)
+        .map(|i| std::fs::read_to_string(env.path(&format!("node{i}.log"))).unwrap())
+        .collect();
+    assert!(logs.contains("scheduled run finished"), "{logs}");
+    store.close().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn config_check_names_key_and_line() {
+    let env = Env::sqlite().await;
+    let path = env.path("efir.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:8080\"\n\n[database]\nmax_connections = \"ten\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("efir.toml:5: database.max_connections: invalid type"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &path,
+        "[[schedule]]\ncron = \"0 3 * * *\"\ncommand = \"flushall\"\n\n[[schedule]]\nname = \"x\"\ncron = \"0 4 * * *\"\ncommand = \"no-such-command\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("efir.toml:8: schedule[1].command: "), "{err}");
+    assert!(err.contains("no-such-command"), "{err}");
+
+    std::fs::write(&path, "[[schedule]]\ncron = \"0 3 * * *\"\ncommand = \"backup\"\nargs = [\"--output\", \"/tmp/efir-%Y%m%d.db\"]\n").unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK (database sqlite://"));
+
+    let out = env
+        .cmd()
+        .args(["config", "check"])
+        .env("EFIR_LOG_LEVEL", "loud")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("EFIR_LOG_LEVEL: log.level: "));
+
+    // The printed defaults are a valid configuration file.
+    let out = env.cmd().args(["config", "default"]).output().unwrap();
+    std::fs::write(&path, &out.stdout).unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.cleanup().await;
+}
