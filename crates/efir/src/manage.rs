@@ -34,6 +34,22 @@ impl Report {
     }
 }
 
+/// A spinner on stderr for a long step, when stderr is a terminal and the
+/// command was started by a person (not the scheduler).
+fn spinner(ctx: &Ctx, message: &str) -> Option<indicatif::ProgressBar> {
+    if !ctx.interactive || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
 /// Runs one management command on behalf of `actor`.
 pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> {
     match cmd {
@@ -77,7 +93,12 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
 async fn migrate(ctx: &Ctx, status_only: bool) -> Result<Report> {
     let store = ctx.store();
     if !status_only {
-        let applied = store.migrate().await?;
+        let bar = spinner(ctx, "applying migrations");
+        let result = store.migrate().await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let applied = result?;
         let names: Vec<String> = applied
             .iter()
             .map(|m| format!("{} ({})", m.version, m.name))
@@ -435,11 +456,12 @@ async fn list_clients(ctx: &Ctx) -> Result<Report> {
 
 async fn backup(ctx: &Ctx, output: &Path) -> Result<Report> {
     let expanded = expand_time(output)?;
-    let format = ctx
-        .store()
-        .backup(&expanded)
-        .await
-        .with_context(|| format!("backup to {} failed", expanded.display()))?;
+    let bar = spinner(ctx, &format!("backing up {}", ctx.store().describe()));
+    let result = ctx.store().backup(&expanded).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let format = result.with_context(|| format!("backup to {} failed", expanded.display()))?;
     let size = std::fs::metadata(&expanded).map(|m| m.len()).unwrap_or(0);
     Ok(Report::new(
         format!(
@@ -476,8 +498,13 @@ pub async fn restore(ctx: Ctx, input: &Path, yes: bool) -> Result<Report> {
     }
     let described = ctx.store().describe();
     let opts = ctx.connect_options();
+    let bar = spinner(&ctx, &format!("restoring {described}"));
     let store = ctx.into_store();
-    let restored = store.restore(input, &opts).await?;
+    let result = store.restore(input, &opts).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let restored = result?;
     let version = restored.schema_version().await?;
     let clients = restored.client_count().await?;
     restored.close().await;

@@ -204,6 +204,33 @@ async fn config_check_names_key_and_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("EFIR_LOG_LEVEL: log.level: "));
 
+    // The shipped example is valid, and so are its commented-out entries.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../efir.example.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.starts_with('[') || r.contains(" = "))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for body in [text.as_str(), uncommented.as_str()] {
+        std::fs::write(&path, body).unwrap();
+        let out = env
+            .cmd()
+            .args(["config", "check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(uncommented.contains("\nredis_url = "), "{uncommented}");
+
     // The printed defaults are a valid configuration file.
     let out = env.cmd().args(["config", "default"]).output().unwrap();
     std::fs::write(&path, &out.stdout).unwrap();
@@ -217,5 +244,92 @@ async fn config_check_names_key_and_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn ready_turns_503_when_the_database_goes_away() {
+    let env = Env::postgres().await;
+    let port = free_port();
+    let log = env.path("serve.log");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "serve",
+        "--role",
+        "api",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let mut efir = Running::spawn(cmd, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/ready"), &log).await;
+
+    // Refuse new connections to the test database and cut the open ones.
+    let name = env.url.rsplit('/').next().unwrap().to_string();
+    let admin = efir_store::Store::connect(
+        &efir_store::testing::postgres_admin_url(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let efir_store::Pool::Postgres(pool) = admin.pool() else {
+        unreachable!()
+    };
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(pool)
+        .await
+        .unwrap();
+    let ready = client.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "ready again once the database is back");
+    assert!(efir.terminate(Duration::from_secs(15)).success());
+    admin.close().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn logs_go_to_daily_files_per_component_and_host_as_json() {
+    let env = Env::sqlite().await;
+    let logs = env.path("logs");
+    let out = env
+        .cmd()
+        .args(["manage", "--log-level", "info", "flushall"])
+        .env("EFIR_LOG_DIR", &logs)
+        .env("EFIR_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = hostname::get().unwrap().into_string().unwrap();
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file = logs.join("manage").join(&host).join(format!("{day}.log"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["level"], "INFO");
+    assert!(text.contains("applied migration"), "{text}");
     env.cleanup().await;
 }
