@@ -5,7 +5,8 @@
 //! the `scheduler` role runs a [`Scheduler`]: at each due time it claims the
 //! slot in the database ([`efir_store::Store::claim_schedule_slot`]), so the
 //! slot runs on exactly one node however many share the database; takes the
-//! entry's cross-node lock (a PostgreSQL advisory lock), so a run that is
+//! entry's cross-node lock (a PostgreSQL advisory lock, or a file lock
+//! beside the SQLite database), so a run that is
 //! still going is never started a second time; runs the command in-process
 //! through a [`CommandRunner`]; and records the outcome and duration in
 //! `schedule_run`, in the log and as metrics:

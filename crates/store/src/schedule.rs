@@ -3,14 +3,16 @@
 //! A scheduled entry fires at a *slot* (its due time, Unix seconds). The
 //! node that inserts the `(name, slot)` row first owns that run; the others
 //! skip it, so each slot runs once however many nodes share the database.
-//! On PostgreSQL a run also holds a session advisory lock for its entry, so
-//! a long run is never overlapped by the next slot on another node.
+//! A run also holds a lock for its entry, so a long run is never overlapped
+//! by the next slot on another node: a session advisory lock on PostgreSQL,
+//! an exclusive lock on a file beside the database on SQLite (whose
+//! processes all share one machine). Both vanish with a crashed process.
 
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::Postgres;
 
-use crate::{now, Pool, Result, Store};
+use crate::{now, Pool, Result, Store, StoreError};
 
 /// One run of a scheduled entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -37,6 +39,8 @@ pub struct ScheduleRun {
 pub struct EntryLock {
     conn: Option<PoolConnection<Postgres>>,
     key: i64,
+    /// The locked file (SQLite); unlocked when closed.
+    _file: Option<std::fs::File>,
 }
 
 impl EntryLock {
@@ -128,13 +132,33 @@ impl Store {
             .await)?)
     }
 
-    /// Takes the cross-node lock of entry `name` if it is free. On SQLite,
-    /// which serves one node, the lock is always granted (the scheduler
-    /// also keeps a per-process guard).
+    /// Takes the cross-node lock of entry `name` if it is free.
     pub async fn try_lock_entry(&self, name: &str) -> Result<Option<EntryLock>> {
         let key = lock_key(name);
         match self.pool() {
-            Pool::Sqlite(_) => Ok(Some(EntryLock { conn: None, key })),
+            Pool::Sqlite(_) => {
+                let db = self
+                    .sqlite_path()
+                    .unwrap_or(std::path::Path::new("efir.db"));
+                let path = format!("{}.schedule-{:016x}.lock", db.display(), key as u64);
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::Invalid(format!("cannot open {path}: {e}")))?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(EntryLock {
+                        conn: None,
+                        key,
+                        _file: Some(file),
+                    })),
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        Err(StoreError::Invalid(format!("cannot lock {path}: {e}")))
+                    }
+                }
+            }
             Pool::Postgres(p) => {
                 let mut conn = p.acquire().await?;
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -144,6 +168,7 @@ impl Store {
                 Ok(got.then_some(EntryLock {
                     conn: Some(conn),
                     key,
+                    _file: None,
                 }))
             }
         }
