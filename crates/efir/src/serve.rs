@@ -262,7 +262,12 @@ pub async fn run(
         tasks.abort_all();
     }
     epoch_watch.abort();
-    store.close().await;
+    if tokio::time::timeout(Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy at exit; closing anyway");
+    }
     tracing::info!("efir stopped");
     outcome
 }

@@ -326,3 +326,87 @@ async fn bad_database_url_is_a_usage_error() {
     assert_eq!(stderr(&out).lines().count(), 1);
     env.cleanup().await;
 }
+
+/// Drives `createsuperuser` through a pseudo-terminal, as a person at a
+/// shell would: prompts for name, e-mail and the password twice.
+#[tokio::test]
+async fn createsuperuser_prompts_on_a_terminal() {
+    let env = Env::sqlite().await;
+    let script = r#"
+import os, pty, sys, time
+efir = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(efir, [efir, "manage", "createsuperuser"])
+def expect(marker):
+    buf = b""
+    deadline = time.time() + 30
+    while marker.encode() not in buf:
+        if time.time() > deadline:
+            sys.exit("timeout waiting for %r, got %r" % (marker, buf))
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    if marker.encode() not in buf:
+        sys.exit("no %r in %r" % (marker, buf))
+expect("Username: "); os.write(fd, b"boss\n")
+expect("E-mail"); os.write(fd, b"boss@x.io\n")
+expect("Password: "); os.write(fd, b"typed-secret\n")
+expect("(again): "); os.write(fd, b"typed-secret\n")
+expect("created superuser boss")
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("EFIR_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .args(["-c", script, env!("CARGO_BIN_EXE_efir")])
+        .current_dir(env.dir.path())
+        .env("EFIR_DATABASE_URL", &env.url)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let store = env.store().await;
+    let user = store
+        .authenticate("boss", "typed-secret")
+        .await
+        .unwrap()
+        .expect("created");
+    assert!(user.is_superuser);
+    assert_eq!(user.email, "boss@x.io");
+    store.close().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_backup_without_client_tools_is_a_clear_error() {
+    let env = Env::postgres().await;
+    env.manage_json(&["migrate"]);
+    let out = env
+        .cmd()
+        .args([
+            "manage",
+            "backup",
+            "--output",
+            env.path("b.dump").to_str().unwrap(),
+        ])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("pg_dump is not installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path("b.dump").exists() && !env.path("b.dump.partial").exists());
+    env.cleanup().await;
+}
