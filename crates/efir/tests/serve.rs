@@ -146,6 +146,14 @@ async fn scheduler_runs_a_job_once_across_two_processes() {
     env.cleanup().await;
 }
 
+/// `efir config check FILE`.
+fn config_check(env: &Env, path: &std::path::Path) -> std::process::Output {
+    env.cmd()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn config_check_names_key_and_line() {
     let env = Env::sqlite().await;
@@ -155,11 +163,7 @@ async fn config_check_names_key_and_line() {
         "[server]\nlisten = \"127.0.0.1:8080\"\n\n[database]\nmax_connections = \"ten\"\n",
     )
     .unwrap();
-    let out = env
-        .cmd()
-        .args(["config", "check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = config_check(&env, &path);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -172,22 +176,14 @@ async fn config_check_names_key_and_line() {
         "[[schedule]]\ncron = \"0 3 * * *\"\ncommand = \"flushall\"\n\n[[schedule]]\nname = \"x\"\ncron = \"0 4 * * *\"\ncommand = \"no-such-command\"\n",
     )
     .unwrap();
-    let out = env
-        .cmd()
-        .args(["config", "check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = config_check(&env, &path);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("efir.toml:8: schedule[1].command: "), "{err}");
     assert!(err.contains("no-such-command"), "{err}");
 
     std::fs::write(&path, "[[schedule]]\ncron = \"0 3 * * *\"\ncommand = \"backup\"\nargs = [\"--output\", \"/tmp/efir-%Y%m%d.db\"]\n").unwrap();
-    let out = env
-        .cmd()
-        .args(["config", "check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = config_check(&env, &path);
     assert!(
         out.status.success(),
         "{}",
@@ -218,11 +214,7 @@ async fn config_check_names_key_and_line() {
         .join("\n");
     for body in [text.as_str(), uncommented.as_str()] {
         std::fs::write(&path, body).unwrap();
-        let out = env
-            .cmd()
-            .args(["config", "check", path.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = config_check(&env, &path);
         assert!(
             out.status.success(),
             "{}",
@@ -234,11 +226,7 @@ async fn config_check_names_key_and_line() {
     // The printed defaults are a valid configuration file.
     let out = env.cmd().args(["config", "default"]).output().unwrap();
     std::fs::write(&path, &out.stdout).unwrap();
-    let out = env
-        .cmd()
-        .args(["config", "check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = config_check(&env, &path);
     assert!(
         out.status.success(),
         "{}",

@@ -53,25 +53,20 @@ fn every_second(command: &str) -> Vec<efir_scheduler::Entry> {
     .unwrap()
 }
 
+/// Runs two schedulers ("nodes") on one database for `millis`.
+async fn run_two_nodes(db: &TestDb, runner: &Arc<Counting>, millis: u64) {
+    let node =
+        |name: &str| Scheduler::new(db.store.clone(), runner.clone(), every_second("x"), name);
+    let (a, b) = (node("node-a"), node("node-b"));
+    let stop = || tokio::time::sleep(Duration::from_millis(millis));
+    tokio::join!(a.run(stop()), b.run(stop()));
+}
+
 #[tokio::test]
 async fn two_nodes_run_each_slot_once() {
     for db in TestDb::both().await {
         let runner = counting(Duration::from_millis(50));
-        let a = Scheduler::new(
-            db.store.clone(),
-            runner.clone(),
-            every_second("x"),
-            "node-a",
-        );
-        let b = Scheduler::new(
-            db.store.clone(),
-            runner.clone(),
-            every_second("x"),
-            "node-b",
-        );
-        let stop = tokio::time::sleep(Duration::from_millis(3500));
-        let stop2 = tokio::time::sleep(Duration::from_millis(3500));
-        tokio::join!(a.run(stop), b.run(stop2));
+        run_two_nodes(&db, &runner, 3500).await;
         let runs = db.store.schedule_runs(Some("tick"), 100).await.unwrap();
         let ran = runner.runs.load(Ordering::SeqCst);
         assert!(ran >= 3, "{}: ran {ran} times", db.label);
@@ -88,22 +83,7 @@ async fn two_nodes_run_each_slot_once() {
 async fn a_run_still_going_is_not_started_again() {
     for db in TestDb::both().await {
         let runner = counting(Duration::from_millis(2300));
-        let a = Scheduler::new(
-            db.store.clone(),
-            runner.clone(),
-            every_second("x"),
-            "node-a",
-        );
-        let b = Scheduler::new(
-            db.store.clone(),
-            runner.clone(),
-            every_second("x"),
-            "node-b",
-        );
-        tokio::join!(
-            a.run(tokio::time::sleep(Duration::from_millis(4200))),
-            b.run(tokio::time::sleep(Duration::from_millis(4200)))
-        );
+        run_two_nodes(&db, &runner, 4200).await;
         assert_eq!(
             runner.max_concurrent.load(Ordering::SeqCst),
             1,

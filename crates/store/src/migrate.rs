@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use efir_core::config::DatabaseKind;
 
-use crate::{now, record_query, Pool, Result, Store, StoreError};
+use crate::{now, record_query, Result, Store, StoreError};
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
@@ -155,60 +155,35 @@ impl Store {
         let fail = |e: sqlx::Error| {
             StoreError::Migration(format!("migration {} ({}) failed: {e}", m.version, m.name))
         };
-        match self.pool() {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                // Take the write lock first so that concurrent processes
-                // serialise here instead of failing half-way.
-                sqlx::query("UPDATE efir_migrations SET version = version WHERE 1 = 0")
-                    .execute(&mut *tx)
-                    .await?;
-                let seen: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM efir_migrations WHERE version = $1")
-                        .bind(m.version)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if seen.is_some() {
-                    return Ok(false);
-                }
-                sqlx::Executor::execute(&mut *tx, sql.as_str())
-                    .await
-                    .map_err(fail)?;
-                sqlx::query(insert)
+        // Take the write lock first so that concurrent processes serialise
+        // here instead of failing half-way.
+        let lock = match self.kind() {
+            DatabaseKind::Sqlite => "UPDATE efir_migrations SET version = version WHERE 1 = 0",
+            DatabaseKind::Postgres => "LOCK TABLE efir_migrations IN EXCLUSIVE MODE",
+        };
+        with_db!(self.pool(), p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(lock).execute(&mut *tx).await?;
+            let seen: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM efir_migrations WHERE version = $1")
                     .bind(m.version)
-                    .bind(m.name)
-                    .bind(m.checksum())
-                    .bind(now())
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                tx.commit().await?;
+            if seen.is_some() {
+                return Ok(false);
             }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                sqlx::query("LOCK TABLE efir_migrations IN EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-                let seen: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM efir_migrations WHERE version = $1")
-                        .bind(m.version)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if seen.is_some() {
-                    return Ok(false);
-                }
-                sqlx::Executor::execute(&mut *tx, sql.as_str())
-                    .await
-                    .map_err(fail)?;
-                sqlx::query(insert)
-                    .bind(m.version)
-                    .bind(m.name)
-                    .bind(m.checksum())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-        }
+            sqlx::Executor::execute(&mut *tx, sql.as_str())
+                .await
+                .map_err(fail)?;
+            sqlx::query(insert)
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(true)
     }
 
