@@ -321,3 +321,63 @@ async fn logs_go_to_daily_files_per_component_and_host_as_json() {
     assert!(text.contains("applied migration"), "{text}");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn metrics_also_go_to_statsd_when_configured() {
+    let env = Env::sqlite().await;
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    statsd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let statsd_port = statsd.local_addr().unwrap().port();
+    let port = free_port();
+    let log = env.path("serve.log");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "serve",
+        "--role",
+        "api",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("EFIR_STATSD_HOST", "127.0.0.1")
+    .env("EFIR_STATSD_PORT", statsd_port.to_string())
+    .env("EFIR_STATSD_PREFIX", "tv");
+    let mut efir = Running::spawn(cmd, &log);
+    wait_http(&format!("http://127.0.0.1:{port}/health"), &log).await;
+    let mut seen = String::new();
+    let mut buf = [0u8; 2048];
+    while !seen.contains("tv.efir_http_requests_total:1|c") {
+        let n = statsd.recv(&mut buf).expect("a statsd datagram");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(efir.terminate(Duration::from_secs(15)).success());
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn config_show_hides_secrets() {
+    let env = Env::sqlite().await;
+    let out = env
+        .cmd()
+        .args(["config", "show"])
+        .env(
+            "EFIR_DATABASE_URL",
+            "postgres://efir:hunter2@db.example/efir",
+        )
+        .env("EFIR_SENTRY_DSN", "https://abcdef@sentry.example/1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("url = \"postgres://efir:***@db.example/efir\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("abcdef"),
+        "{text}"
+    );
+    env.cleanup().await;
+}
