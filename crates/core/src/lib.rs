@@ -5,11 +5,13 @@
 //!
 //! * [`config`]: the one TOML configuration file, its defaults, environment
 //!   overrides (`EFIR_*`) and validation with errors that name key and line;
+//! * [`money`]: exact fixed-point amounts for balances and prices;
 //! * [`password`]: argon2 password hashing and verification;
 //! * [`secret`]: random API keys and tokens, constant-time comparison;
 //! * [`Role`]: the parts of Efir that one process can run.
 
 pub mod config;
+pub mod money;
 pub mod password;
 pub mod secret;
 

@@ -1,18 +1,97 @@
 //! Efir's subscriber middleware.
 //!
 //! Operators' customers, accounts, devices and sessions, channels, VOD,
-//! tariffs and stream routing, behind the Smarty-compatible device (TVMW),
-//! Billing and Content APIs (`/tvmiddleware/api/`, `/billing/api/`,
-//! `/content/api/`). It may touch the store and the core, nothing else.
+//! tariffs and stream routing, behind HTTP APIs that are wire-compatible
+//! with the Smarty middleware so that existing set-top-box apps and billing
+//! integrations work unchanged:
 //!
-//! This crate is the place for that part; it is filled in by its own issue
-//! (issue 3). Today it contributes no routes, and `efir serve` mounts what
-//! [`routes`] returns so that adding them needs no change elsewhere.
+//! * [`billing`]: the Billing API, `/billing/api/<method>/`;
+//! * [`content`]: the Content API, `/content/api/<method>/`;
+//! * [`api`]: what those two share (signature, parameters, errors).
+//!
+//! It may touch the store and the core, nothing else. Tables are created by
+//! the store's migration `0002_middleware`.
 
-use axum::Router;
+pub mod api;
+pub mod billing;
+pub mod content;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
 use efir_store::Store;
+use serde_json::Value;
 
-/// The HTTP routes of this part, mounted by `efir serve`.
-pub fn routes(_store: Store) -> Router {
+use crate::api::{authenticate, ApiError, KeyKind, Params};
+
+/// Shared state of the middleware's handlers.
+#[derive(Clone)]
+pub struct Middleware {
+    /// The store.
+    pub store: Store,
+}
+
+/// The HTTP routes of the middleware, mounted by `efir serve`.
+pub fn routes(store: Store) -> Router {
+    let state = Middleware { store };
     Router::new()
+        .route("/billing/api/{*method}", any(billing_call))
+        .route("/content/api/{*method}", any(content_call))
+        .with_state(state)
+}
+
+/// A method name from the path: `customer/create/` → `customer/create`.
+fn method_name(path: &str) -> String {
+    path.trim_matches('/').to_string()
+}
+
+/// Wraps a successful result with `error: 0`.
+fn success(mut value: Value) -> Response {
+    if let Value::Object(map) = &mut value {
+        map.entry("error").or_insert(Value::from(0));
+    }
+    Json(value).into_response()
+}
+
+async fn billing_call(
+    State(mw): State<Middleware>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::parse(query.as_deref(), &body);
+    let result = async {
+        let client = authenticate(&mw.store, &params, KeyKind::Billing).await?;
+        billing::dispatch(&mw, &client, &method_name(&method), &params).await
+    }
+    .await;
+    match result {
+        Ok(v) => success(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn content_call(
+    State(mw): State<Middleware>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::parse(query.as_deref(), &body);
+    let result = async {
+        let client = authenticate(&mw.store, &params, KeyKind::Content).await?;
+        content::dispatch(&mw, &client, &method_name(&method), &params).await
+    }
+    .await;
+    match result {
+        Ok(v) => success(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The error of a method name no API has.
+pub fn unknown_method(api: &str, method: &str) -> ApiError {
+    ApiError::generic(format!("unknown {api} API method `{method}`"))
 }

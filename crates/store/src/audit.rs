@@ -33,6 +33,8 @@ pub enum Actor {
     },
     /// Efir itself (`system:<what>`).
     System(String),
+    /// A call of an HTTP API (`api:billing:client-3`).
+    Api(String),
 }
 
 impl fmt::Display for Actor {
@@ -42,6 +44,7 @@ impl fmt::Display for Actor {
             Actor::Scheduler(c) => write!(f, "scheduler:{c}"),
             Actor::User { id, username } => write!(f, "user:{id}:{username}"),
             Actor::System(s) => write!(f, "system:{s}"),
+            Actor::Api(s) => write!(f, "api:{s}"),
         }
     }
 }

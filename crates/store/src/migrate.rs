@@ -27,11 +27,18 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sql: include_str!("../migrations/0001_core.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sql: include_str!("../migrations/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "middleware",
+        sql: include_str!("../migrations/0002_middleware.sql"),
+    },
+];
 
 /// The state of one migration in a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +72,11 @@ impl Migration {
             DatabaseKind::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             DatabaseKind::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        out.replace("{{id}}", id)
+        let bytes = match kind {
+            DatabaseKind::Sqlite => "BLOB",
+            DatabaseKind::Postgres => "BYTEA",
+        };
+        out.replace("{{id}}", id).replace("{{bytes}}", bytes)
     }
 
     /// A checksum of the embedded file (FNV-1a, hex), to notice edits of

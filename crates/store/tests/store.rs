@@ -66,7 +66,8 @@ async fn empty_database_reports_pending_and_newer_schema_is_refused() {
     let db = TestDb::postgres_empty().await;
     let err = db.store.require_migrated().await.unwrap_err();
     assert!(
-        err.to_string().contains("pending migrations: 1 (core)"),
+        err.to_string()
+            .contains("pending migrations: 1 (core), 2 (middleware)"),
         "{err}"
     );
     db.store.migrate().await.unwrap();

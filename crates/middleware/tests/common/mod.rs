@@ -1,0 +1,142 @@
+//! A running middleware over real HTTP, on a throw-away database, with an
+//! operator whose keys sign Billing and Content API calls.
+#![allow(dead_code)]
+
+use efir_store::clients::{Client, NewClient};
+use efir_store::testing::TestDb;
+use efir_store::Actor;
+use serde_json::Value;
+
+/// The API keys of the test operator.
+pub const API_KEY: &str = "device-key-0001";
+pub const BILLING_KEY: &str = "billing-key-0001";
+pub const CONTENT_KEY: &str = "content-key-0001";
+
+pub struct Server {
+    pub db: TestDb,
+    pub base: String,
+    pub client: Client,
+    pub http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts the middleware on `db` with one operator (languages ru, uk).
+    pub async fn start(db: TestDb) -> Server {
+        let mut tx = db.store.begin(Actor::System("test".into())).await.unwrap();
+        let client = db
+            .store
+            .create_client(
+                &mut tx,
+                &NewClient {
+                    name: "Test TV".into(),
+                    api_key: API_KEY.into(),
+                    billing_api_key: Some(BILLING_KEY.into()),
+                    content_api_key: Some(CONTENT_KEY.into()),
+                    domain_prefix: "test".into(),
+                    email: "ops@test.tv".into(),
+                    currency: Some("EUR".into()),
+                    languages: vec!["ru".into(), "uk".into()],
+                    ..NewClient::default()
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let app = efir_middleware::routes(db.store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        Server {
+            db,
+            base: format!("http://{addr}"),
+            client,
+            http: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    /// One server per database kind.
+    pub async fn both() -> Vec<Server> {
+        vec![
+            Server::start(TestDb::sqlite().await).await,
+            Server::start(TestDb::postgres().await).await,
+        ]
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.db.label
+    }
+
+    /// Posts a signed call to `/<api>/api/<method>/` and returns the JSON.
+    pub async fn signed(
+        &self,
+        api: &str,
+        key: &str,
+        method: &str,
+        params: &[(&str, &str)],
+    ) -> Value {
+        let mut pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        pairs.push(("client_id".into(), self.client.id.to_string()));
+        let sig = efir_middleware::api::signature(&pairs, key);
+        pairs.push(("signature".into(), sig));
+        let res = self
+            .http
+            .post(format!("{}/{api}/api/{method}/", self.base))
+            .form(&pairs)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{api} {method}: HTTP status");
+        res.json().await.unwrap()
+    }
+
+    /// A signed Billing API call.
+    pub async fn billing(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        self.signed("billing", BILLING_KEY, method, params).await
+    }
+
+    /// A signed Content API call.
+    pub async fn content(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        self.signed("content", CONTENT_KEY, method, params).await
+    }
+
+    /// A Billing API call that must succeed; returns its JSON.
+    pub async fn billing_ok(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        let v = self.billing(method, params).await;
+        assert_eq!(
+            v["error"],
+            0,
+            "{}: billing {method} {params:?}: {v}",
+            self.label()
+        );
+        v
+    }
+
+    /// A Content API call that must succeed; returns its JSON.
+    pub async fn content_ok(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        let v = self.content(method, params).await;
+        assert_eq!(
+            v["error"],
+            0,
+            "{}: content {method} {params:?}: {v}",
+            self.label()
+        );
+        v
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        self.db.cleanup().await;
+    }
+}
