@@ -100,7 +100,7 @@ impl fmt::Display for Money {
         let abs = self.0.unsigned_abs();
         let whole = abs / SCALE as u64;
         let frac = abs % SCALE as u64;
-        if frac % 100 == 0 {
+        if frac.is_multiple_of(100) {
             write!(f, "{sign}{whole}.{:02}", frac / 100)
         } else {
             let text = format!("{frac:04}");
