@@ -6,12 +6,14 @@
 //! * [`config`]: the one TOML configuration file, its defaults, environment
 //!   overrides (`EFIR_*`) and validation with errors that name key and line;
 //! * [`money`]: exact fixed-point amounts for balances and prices;
+//! * [`net`]: IPv4/IPv6 networks (CIDR);
 //! * [`password`]: argon2 password hashing and verification;
 //! * [`secret`]: random API keys and tokens, constant-time comparison;
 //! * [`Role`]: the parts of Efir that one process can run.
 
 pub mod config;
 pub mod money;
+pub mod net;
 pub mod password;
 pub mod secret;
 

@@ -203,10 +203,13 @@ pub async fn run(
         tracing::info!(role = name, "listening on http://{local}");
         let rx = stop_rx.clone();
         tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-                .map_err(|e| anyhow::anyhow!("{name} server: {e}"))
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(rx))
+            .await
+            .map_err(|e| anyhow::anyhow!("{name} server: {e}"))
         });
     }
     for role in [Role::Dispatcher, Role::Worker] {

@@ -5,6 +5,8 @@
 //! with the Smarty middleware so that existing set-top-box apps and billing
 //! integrations work unchanged:
 //!
+//! * [`device`]: the device (TVMW) API, `/tvmiddleware/api/<method>/`;
+//! * [`access`]: which tariffs, and so which content, apply to an account;
 //! * [`billing`]: the Billing API, `/billing/api/<method>/`;
 //! * [`content`]: the Content API, `/content/api/<method>/`;
 //! * [`api`]: what those two share (signature, parameters, errors).
@@ -12,9 +14,11 @@
 //! It may touch the store and the core, nothing else. Tables are created by
 //! the store's migration `0002_middleware`.
 
+pub mod access;
 pub mod api;
 pub mod billing;
 pub mod content;
+pub mod device;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -31,12 +35,36 @@ use crate::api::{authenticate, ApiError, KeyKind, Params};
 pub struct Middleware {
     /// The store.
     pub store: Store,
+    /// Device API state (login limits, trusted proxies).
+    pub device: device::DeviceState,
 }
 
 /// The HTTP routes of the middleware, mounted by `efir serve`.
 pub fn routes(store: Store) -> Router {
-    let state = Middleware { store };
+    routes_with(store, default_trusted_proxies())
+}
+
+/// Proxies trusted by default to report the subscriber's address: the
+/// loopback networks (an nginx on the same machine).
+pub fn default_trusted_proxies() -> Vec<efir_core::net::Cidr> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// The routes, with the proxies whose `X-Real-IP`/`X-Forwarded-For` are
+/// believed.
+pub fn routes_with(store: Store, trusted_proxies: Vec<efir_core::net::Cidr>) -> Router {
+    let state = Middleware {
+        store,
+        device: device::DeviceState {
+            limiter: Default::default(),
+            trusted_proxies: std::sync::Arc::new(trusted_proxies),
+        },
+    };
     Router::new()
+        .route("/tvmiddleware/api/{*method}", any(device::call))
         .route("/billing/api/{*method}", any(billing_call))
         .route("/content/api/{*method}", any(content_call))
         .with_state(state)

@@ -411,7 +411,10 @@ CREATE TABLE stream_service (
     -- live, pvr or vod
     service_type TEXT NOT NULL,
     url_mask TEXT NOT NULL,
+    -- nginx secure_link: the secret and the expression the edge checks
+    -- ($secure_link_expires, $uri, $remote_addr and $secret are replaced)
     secure_link_secret TEXT NOT NULL DEFAULT '',
+    secure_link_expression TEXT NOT NULL DEFAULT '$secure_link_expires$uri $secret',
     secure_link_ttl BIGINT NOT NULL DEFAULT 3600,
     data_center_id BIGINT REFERENCES data_center (id) ON DELETE SET NULL,
     weight BIGINT NOT NULL DEFAULT 1,

@@ -1,0 +1,263 @@
+//! `channel/list/`, `v2/channel/list/` and `category/list/`: what the
+//! account's tariffs open, in the call's language.
+
+use efir_store::with_db;
+use serde_json::{json, Value};
+
+use super::login::account_active;
+use super::{Call, DeviceError, ERR_BAD_REQUEST};
+use crate::access;
+use crate::Middleware;
+
+#[derive(Debug, sqlx::FromRow)]
+struct ChannelRow {
+    id: i64,
+    name: String,
+    name_lang1: Option<String>,
+    name_lang2: Option<String>,
+    name_lang3: Option<String>,
+    name_lang4: Option<String>,
+    name_lang5: Option<String>,
+    category_id: Option<i64>,
+    parent_control: bool,
+    uri: String,
+    recording_days: i64,
+    icon: String,
+    sort: i64,
+    lcn_number: i64,
+    aspect_ratio: i64,
+    show_in_all: bool,
+    option1: String,
+    option2: String,
+    option3: String,
+    is_favorited: Option<bool>,
+    is_hidden: Option<bool>,
+    is_parent_locked: Option<bool>,
+}
+
+/// Rewrites an icon URL for a requested size: `a/b.png` → `a/b40_40.png`.
+pub fn sized_icon(icon: &str, width: Option<i64>, height: Option<i64>) -> String {
+    let (Some(w), Some(h)) = (width, height) else {
+        return icon.to_string();
+    };
+    if icon.is_empty() {
+        return String::new();
+    }
+    let slash = icon.rfind('/').map_or(0, |i| i + 1);
+    match icon[slash..].rfind('.') {
+        Some(dot) => {
+            let at = slash + dot;
+            format!("{}{w}_{h}{}", &icon[..at], &icon[at..])
+        }
+        None => format!("{icon}{w}_{h}"),
+    }
+}
+
+/// The ids of the tariffs that apply to the session's account now.
+async fn tariff_ids(
+    mw: &Middleware,
+    call: &Call,
+    account_id: i64,
+) -> Result<Vec<i64>, DeviceError> {
+    let (active, _, customer_id) = account_active(mw, account_id).await?;
+    let tariffs = access::customer_tariffs(&mw.store, customer_id).await?;
+    let place = access::locate(&mw.store, call.ip).await?;
+    Ok(access::applicable(&mw.store, &tariffs, active, place).await?)
+}
+
+fn number(call: &Call, name: &str, min: i64, max: i64) -> Result<Option<i64>, DeviceError> {
+    match call
+        .params
+        .get(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(DeviceError::new(
+                ERR_BAD_REQUEST,
+                format!("{name} must be a whole number from {min} to {max}"),
+            )),
+        },
+    }
+}
+
+/// `channel/list/` (and `v2/channel/list/` with `v2`).
+pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Value, DeviceError> {
+    let session = call.session(mw).await?;
+    let width = number(call, "icon_width", 1, 4096)?;
+    let height = number(call, "icon_height", 1, 4096)?;
+    let limit = number(call, "limit", 1, 10_000)?;
+    let page = number(call, "page", 1, 1_000_000)?.unwrap_or(1);
+    let compact = call.params.get("compact") == Some("1");
+    let search = call
+        .params
+        .get("search")
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+
+    let ids = tariff_ids(mw, call, session.account_id).await?;
+    if ids.is_empty() {
+        return Ok(json!({ "channels": [] }));
+    }
+    let sql = format!(
+        "SELECT c.id, c.name, c.name_lang1, c.name_lang2, c.name_lang3, c.name_lang4, c.name_lang5, \
+         c.category_id, c.parent_control, c.uri, c.recording_days, c.icon, c.sort, c.lcn_number, \
+         c.aspect_ratio, c.show_in_all, c.option1, c.option2, c.option3, \
+         ac.is_favorited, ac.is_hidden, ac.is_parent_locked \
+         FROM channel c LEFT JOIN account_channel ac ON ac.channel_id = c.id AND ac.account_id = $1 \
+         WHERE c.client_id = $2 AND c.enabled AND c.id IN ( \
+           SELECT tc.channel_id FROM tariff_channel tc WHERE tc.tariff_id IN ({})) \
+         ORDER BY c.sort, c.id",
+        access::placeholders(3, ids.len())
+    );
+    let rows: Vec<ChannelRow> = with_db!(mw.store.pool(), p => {
+        let mut q = sqlx::query_as(&sql).bind(session.account_id).bind(call.client.id);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?;
+    let mut channels: Vec<Value> = Vec::with_capacity(rows.len());
+    for c in &rows {
+        let name = call.localised(
+            &c.name,
+            [
+                &c.name_lang1,
+                &c.name_lang2,
+                &c.name_lang3,
+                &c.name_lang4,
+                &c.name_lang5,
+            ],
+        );
+        if let Some(s) = &search {
+            if !name.to_lowercase().contains(s) {
+                continue;
+            }
+        }
+        let icon = sized_icon(&c.icon, width, height);
+        let hidden = i64::from(c.is_hidden.unwrap_or(false));
+        let favorited = i64::from(c.is_favorited.unwrap_or(false));
+        let parent = i64::from(c.parent_control || c.is_parent_locked.unwrap_or(false));
+        let item = if v2 {
+            json!({
+                "id": c.id, "name": name, "category_id": c.category_id, "sort": c.sort,
+                "lcn_number": c.lcn_number, "has_subscription": 1, "is_hidden": hidden,
+                "is_parent_control": parent, "is_favorited": favorited,
+                "show_in_all": i64::from(c.show_in_all), "icon": icon,
+            })
+        } else {
+            let mut item = json!({
+                "id": c.id, "name": name, "icon": icon, "category_id": c.category_id,
+                "url": c.uri, "has_record": i64::from(c.recording_days > 0),
+                "max_archive_duration": c.recording_days, "is_hidden": hidden,
+                "is_favorited": favorited, "has_subscription": 1, "is_parent_control": parent,
+                "timeshift_offset": 0, "channel_sort": c.sort,
+                "program_id": Value::Null, "program_name": "", "program_begin_time": 0,
+                "program_end_time": 0, "program_category_id": Value::Null, "program_category": "",
+                "program_description": "", "program_preview_url": "", "program_rating": "",
+                "pause_live_tv_shift": 0, "aspect_ratio": c.aspect_ratio,
+                "lcn_number": c.lcn_number, "hbb": [], "additional_categories": [],
+                "show_in_all": i64::from(c.show_in_all), "ads_available": 0, "drm_available": 0,
+            });
+            if !compact {
+                item["option1"] = json!(c.option1);
+                item["option2"] = json!(c.option2);
+                item["option3"] = json!(c.option3);
+                item["next_program_id"] = Value::Null;
+                item["next_program_name"] = json!("");
+                item["next_program_begin_time"] = json!(0);
+                item["next_program_end_time"] = json!(0);
+            }
+            item
+        };
+        channels.push(item);
+    }
+    if let Some(limit) = limit {
+        let skip = usize::try_from((page - 1).saturating_mul(limit)).unwrap_or(usize::MAX);
+        channels = channels
+            .into_iter()
+            .skip(skip)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+    }
+    Ok(json!({ "channels": channels }))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct CategoryRow {
+    id: i64,
+    name: String,
+    name_lang1: Option<String>,
+    name_lang2: Option<String>,
+    name_lang3: Option<String>,
+    name_lang4: Option<String>,
+    name_lang5: Option<String>,
+    description: String,
+    color: String,
+    icon_url: String,
+}
+
+/// `category/list/`: the operator's categories with how many of the
+/// account's channels each holds.
+pub async fn category_list(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
+    let session = call.session(mw).await?;
+    let ids = tariff_ids(mw, call, session.account_id).await?;
+    let sql = "SELECT id, name, name_lang1, name_lang2, name_lang3, name_lang4, name_lang5, \
+               description, color, icon_url FROM category WHERE client_id = $1 ORDER BY sort, id";
+    let rows: Vec<CategoryRow> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
+        .bind(call.client.id)
+        .fetch_all(p)
+        .await)?;
+    let mut counts = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT c.category_id, COUNT(DISTINCT c.id) FROM channel c JOIN tariff_channel tc \
+             ON tc.channel_id = c.id WHERE c.client_id = $1 AND c.enabled \
+             AND tc.tariff_id IN ({}) AND c.category_id IS NOT NULL GROUP BY c.category_id",
+            access::placeholders(2, ids.len())
+        );
+        let rows: Vec<(i64, i64)> = with_db!(mw.store.pool(), p => {
+            let mut q = sqlx::query_as(&sql).bind(call.client.id);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await
+        })?;
+        counts.extend(rows);
+    }
+    let categories: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "name": call.localised(&c.name, [&c.name_lang1, &c.name_lang2, &c.name_lang3, &c.name_lang4, &c.name_lang5]),
+                "description": c.description,
+                "color": c.color,
+                "channels_count": counts.get(&c.id).copied().unwrap_or(0),
+                "icon_url": c.icon_url,
+                "icon_tv_url": c.icon_url,
+                "dashboard_icon_url": c.icon_url,
+            })
+        })
+        .collect();
+    Ok(json!({ "categories": categories }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn icon_sizes_go_before_the_extension() {
+        assert_eq!(
+            super::sized_icon("http://x/i/a.png", Some(40), Some(30)),
+            "http://x/i/a40_30.png"
+        );
+        assert_eq!(
+            super::sized_icon("http://x.y/i/a", Some(4), Some(3)),
+            "http://x.y/i/a4_3"
+        );
+        assert_eq!(super::sized_icon("a.png", None, Some(3)), "a.png");
+        assert_eq!(super::sized_icon("", Some(1), Some(1)), "");
+    }
+}
