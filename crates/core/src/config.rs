@@ -172,6 +172,9 @@ pub struct SentryConfig {
 pub struct SchedulerConfig {
     /// Run `[[schedule]]` entries in processes that have the scheduler role.
     pub enabled: bool,
+    /// Also run Efir's built-in entries (stream service checks every
+    /// minute); a `[[schedule]]` entry of the same name replaces one.
+    pub builtin: bool,
 }
 
 /// One `[[schedule]]` entry: a management command run on a cron schedule.
@@ -238,7 +241,10 @@ impl Default for MetricsConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig { enabled: true }
+        SchedulerConfig {
+            enabled: true,
+            builtin: true,
+        }
     }
 }
 

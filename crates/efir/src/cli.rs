@@ -197,6 +197,24 @@ pub enum ManageCommand {
     /// The built-in scheduler: upcoming and recent runs.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Probe every stream service (HTTP check URL or TCP) and record its
+    /// health; scheduled every minute by default.
+    #[command(alias = "check_stream_services")]
+    CheckStreamServices {
+        /// Only this operator's services.
+        #[arg(long, alias = "client_id")]
+        client_id: Option<i64>,
+        /// Seconds to wait for each service.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+        timeout_secs: u64,
+    },
+    /// Log every device of an operator out (end all its sessions).
+    #[command(alias = "delete_authkeys")]
+    DeleteAuthkeys {
+        /// The operator.
+        #[arg(long, alias = "client_id")]
+        client_id: i64,
+    },
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -344,6 +362,8 @@ impl ManageCommand {
             ManageCommand::Restore { .. } => "restore",
             ManageCommand::Schedule(_) => "schedule",
             ManageCommand::AuditLog { .. } => "audit-log",
+            ManageCommand::CheckStreamServices { .. } => "check-stream-services",
+            ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
         }
     }
 

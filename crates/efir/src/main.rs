@@ -107,6 +107,33 @@ fn check_schedule_commands(loaded: &Loaded) -> Vec<String> {
     problems
 }
 
+/// The scheduled entries: the configured ones plus, unless
+/// `scheduler.builtin = false`, Efir's built-in entries that no configured
+/// entry of the same name replaces.
+pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
+    let mut entries = config.schedule.clone();
+    if config.scheduler.builtin {
+        for builtin in builtin_schedule() {
+            if !entries.iter().any(|e| e.name() == builtin.name()) {
+                entries.push(builtin);
+            }
+        }
+    }
+    entries
+}
+
+/// What Efir schedules by itself: stream service health every minute.
+fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
+    vec![efir_core::config::ScheduleEntry {
+        name: Some("check-stream-services".into()),
+        cron: "* * * * *".into(),
+        timezone: "UTC".into(),
+        command: "check-stream-services".into(),
+        args: Vec::new(),
+        enabled: true,
+    }]
+}
+
 fn init_telemetry(config: &Config, component: &str) -> Result<efir_telemetry::Telemetry> {
     efir_telemetry::init(config, component).map_err(|e| anyhow!("{e}"))
 }

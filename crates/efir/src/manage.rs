@@ -87,6 +87,44 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             client_id,
             limit,
         } => audit_log(ctx, entity, client_id, limit).await,
+        ManageCommand::CheckStreamServices {
+            client_id,
+            timeout_secs,
+        } => {
+            let report = efir_middleware::ops::check_stream_services(
+                ctx.store(),
+                client_id,
+                std::time::Duration::from_secs(timeout_secs),
+            )
+            .await?;
+            let mut text = String::new();
+            for h in &report {
+                text.push_str(&format!(
+                    "{:>5} {:<24} {:<8} {}{}\n",
+                    h.id,
+                    h.name,
+                    h.health,
+                    h.target,
+                    if h.error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", h.error)
+                    }
+                ));
+            }
+            if report.is_empty() {
+                text.push_str("no enabled stream services");
+            }
+            Ok(Report::new(text.trim_end(), serde_json::to_value(&report)?))
+        }
+        ManageCommand::DeleteAuthkeys { client_id } => {
+            let removed =
+                efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;
+            Ok(Report::new(
+                format!("ended {removed} sessions of client {client_id}"),
+                json!({ "client_id": client_id, "sessions": removed }),
+            ))
+        }
     }
 }
 
@@ -520,8 +558,8 @@ pub async fn restore(ctx: Ctx, input: &Path, yes: bool) -> Result<Report> {
 async fn schedule(ctx: &Ctx, cmd: ScheduleCommand) -> Result<Report> {
     match cmd {
         ScheduleCommand::List { count } => {
-            let entries =
-                efir_scheduler::entries(&ctx.config().schedule).map_err(|e| anyhow!(e))?;
+            let entries = efir_scheduler::entries(&crate::schedule_entries(ctx.config()))
+                .map_err(|e| anyhow!(e))?;
             let now = chrono::Utc::now();
             let mut text = String::new();
             let mut rows = Vec::new();

@@ -219,8 +219,8 @@ pub async fn run(
     }
     if opts.roles.contains(Role::Scheduler) {
         if config.scheduler.enabled {
-            let entries =
-                efir_scheduler::entries(&config.schedule).map_err(|e| anyhow::anyhow!(e))?;
+            let entries = efir_scheduler::entries(&crate::schedule_entries(&config))
+                .map_err(|e| anyhow::anyhow!(e))?;
             let mut runner_ctx = ctx.clone();
             runner_ctx.interactive = false;
             let scheduler = Scheduler::new(

@@ -410,3 +410,45 @@ async fn postgres_backup_without_client_tools_is_a_clear_error() {
     assert!(!env.path("b.dump").exists() && !env.path("b.dump.partial").exists());
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn builtin_schedule_and_middleware_commands() {
+    let env = Env::sqlite().await;
+    let list = env.manage_json(&["schedule", "list"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["check-stream-services"], "built in by default");
+    let out = env
+        .cmd()
+        .args(["manage", "schedule", "list", "--json"])
+        .env("EFIR_SCHEDULER_BUILTIN", "false")
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0);
+
+    let report = env.manage_json(&["check_stream_services", "--timeout-secs", "2"]);
+    assert_eq!(report.as_array().unwrap().len(), 0);
+    let client = env.manage_json(&create_client_args("tvkey-0001", "test"));
+    let id = client["id"].to_string();
+    let done = env.manage_json(&["delete_authkeys", "--client_id", &id]);
+    assert_eq!(done["sessions"], 0);
+    let out = env.manage(&["delete-authkeys", "--client-id", "77"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("client 77 not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.manage(&["check-stream-services", "--timeout-secs", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "timeout out of range is a usage error"
+    );
+    env.cleanup().await;
+}

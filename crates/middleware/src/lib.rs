@@ -9,7 +9,9 @@
 //! * [`access`]: which tariffs, and so which content, apply to an account;
 //! * [`billing`]: the Billing API, `/billing/api/<method>/`;
 //! * [`content`]: the Content API, `/content/api/<method>/`;
-//! * [`api`]: what those two share (signature, parameters, errors).
+//! * [`api`]: what those two share (signature, parameters, errors);
+//! * [`ops`]: stream service health checks and mass logout, behind
+//!   management commands.
 //!
 //! It may touch the store and the core, nothing else. Tables are created by
 //! the store's migration `0002_middleware`.
@@ -19,6 +21,7 @@ pub mod api;
 pub mod billing;
 pub mod content;
 pub mod device;
+pub mod ops;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
