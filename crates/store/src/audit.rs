@@ -103,7 +103,11 @@ pub struct Tx {
 impl Tx {
     pub(crate) async fn begin(store: &Store, actor: Actor) -> Result<Tx> {
         let db = match store.pool() {
-            Pool::Sqlite(p) => DbTx::Sqlite(p.begin().await?),
+            // Take SQLite's write lock at the start: a deferred transaction
+            // that reads and then writes fails at once with "database is
+            // locked" when another writer commits in between, whereas an
+            // immediate one waits (busy_timeout) and then runs cleanly.
+            Pool::Sqlite(p) => DbTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => DbTx::Postgres(p.begin().await?),
         };
         Ok(Tx {
