@@ -54,7 +54,7 @@ pub fn sized_icon(icon: &str, width: Option<i64>, height: Option<i64>) -> String
 }
 
 /// The ids of the tariffs that apply to the session's account now.
-async fn tariff_ids(
+pub(crate) async fn tariff_ids(
     mw: &Middleware,
     call: &Call,
     account_id: i64,

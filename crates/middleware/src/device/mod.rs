@@ -8,9 +8,11 @@
 //! or a cookie. `lang` picks the localised names among the operator's
 //! additional languages.
 
+mod catalog;
 mod channels;
 mod login;
 mod status;
+mod subscriber;
 pub mod urls;
 pub mod xml;
 
@@ -397,10 +399,18 @@ async fn dispatch(mw: &Middleware, call: &Call, method: &str) -> Result<Reply, D
         "category/list" => channels::category_list(mw, call).await.map(Reply::from),
         "channel/url" => urls::channel_url(mw, call).await,
         "streamservice/token/check" => urls::token_check(mw, call).await.map(Reply::from),
-        _ => Err(DeviceError::new(
-            ERR_NOT_FOUND,
-            format!("unknown method `{method}`"),
-        )),
+        _ => {
+            if let Some(result) = catalog::dispatch(mw, call, method).await {
+                return result;
+            }
+            if let Some(result) = subscriber::dispatch(mw, call, method).await {
+                return result;
+            }
+            Err(DeviceError::new(
+                ERR_NOT_FOUND,
+                format!("unknown method `{method}`"),
+            ))
+        }
     }
 }
 

@@ -167,18 +167,7 @@ pub async fn channel_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceEr
         .get("cid")
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| DeviceError::new(ERR_BAD_REQUEST, "cid must be a channel id"))?;
-    let mut excluded = Vec::new();
-    for v in call.params.all("exclude_service_id") {
-        match v.trim().parse::<i64>() {
-            Ok(id) => excluded.push(id),
-            Err(_) => {
-                return Err(DeviceError::new(
-                    ERR_BAD_REQUEST,
-                    "exclude_service_id must be service ids",
-                ))
-            }
-        }
-    }
+    let excluded = excluded_services(call)?;
     let redirect = call.params.get("redirect").map(str::trim) != Some("0");
 
     let (active, _, customer_id) = account_active(mw, session.account_id).await?;
@@ -211,21 +200,82 @@ pub async fn channel_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceEr
         return Ok(url_reply(&channel.uri, 0, redirect));
     }
 
+    let dc = account_data_center(mw, session.account_id).await?;
+    let service = pick_service(mw, call, "live", &tariff_ids, &excluded, dc).await?;
+    let content = if channel.id_for_stream_service.is_empty() {
+        channel.id.to_string()
+    } else {
+        channel.id_for_stream_service.clone()
+    };
+    let url = build_url(
+        &service,
+        &StreamVars {
+            prefix: &channel.url_prefix,
+            content: &content,
+            start: None,
+            duration: None,
+        },
+        session.account_id,
+        call.ip,
+    );
+    Ok(url_reply(&url, service.id, redirect))
+}
+
+/// The `exclude_service_id` values of a call (repeatable).
+pub fn excluded_services(call: &Call) -> Result<Vec<i64>, DeviceError> {
+    call.params
+        .all("exclude_service_id")
+        .into_iter()
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                DeviceError::new(ERR_BAD_REQUEST, "exclude_service_id must be service ids")
+            })
+        })
+        .collect()
+}
+
+/// The account's data center, preferred when picking a service.
+pub async fn account_data_center(
+    mw: &Middleware,
+    account_id: i64,
+) -> Result<Option<i64>, DeviceError> {
+    Ok(with_db!(mw.store.pool(), p => sqlx::query_scalar(
+        "SELECT data_center_id FROM account WHERE id = $1")
+        .bind(account_id)
+        .fetch_one(p)
+        .await)?)
+}
+
+/// Picks the stream service of `kind` (`live`, `pvr`, `vod`) for a call:
+/// enabled, not down, not in maintenance, open to one of `tariff_ids` (or
+/// to all), not `excluded`; then [`choose`].
+pub async fn pick_service(
+    mw: &Middleware,
+    call: &Call,
+    kind: &str,
+    tariff_ids: &[i64],
+    excluded: &[i64],
+    data_center: Option<i64>,
+) -> Result<Service, DeviceError> {
     let now = efir_store::now();
     let sql = format!(
         "SELECT s.id, s.url_mask, s.secure_link_secret, s.secure_link_expression, s.secure_link_ttl, \
          s.data_center_id, s.weight, s.load FROM stream_service s \
-         WHERE s.client_id = $1 AND s.service_type = 'live' AND s.enabled AND s.health <> 'down' \
+         WHERE s.client_id = $1 AND s.service_type = $2 AND s.enabled AND s.health <> 'down' \
          AND NOT EXISTS (SELECT 1 FROM maintenance m WHERE m.stream_service_id = s.id \
-             AND m.starts_at <= $2 AND m.ends_at > $2) \
+             AND m.starts_at <= $3 AND m.ends_at > $3) \
          AND (NOT EXISTS (SELECT 1 FROM tariff_stream_service ts WHERE ts.stream_service_id = s.id) \
              OR EXISTS (SELECT 1 FROM tariff_stream_service ts WHERE ts.stream_service_id = s.id \
                  AND ts.tariff_id IN ({})))",
-        access::placeholders(3, tariff_ids.len())
+        if tariff_ids.is_empty() {
+            "NULL".to_string()
+        } else {
+            access::placeholders(4, tariff_ids.len())
+        }
     );
     let services: Vec<Service> = with_db!(mw.store.pool(), p => {
-        let mut q = sqlx::query_as(&sql).bind(call.client.id).bind(now);
-        for id in &tariff_ids {
+        let mut q = sqlx::query_as(&sql).bind(call.client.id).bind(kind).bind(now);
+        for id in tariff_ids {
             q = q.bind(*id);
         }
         q.fetch_all(p).await
@@ -234,48 +284,62 @@ pub async fn channel_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceEr
         .into_iter()
         .filter(|s| !excluded.contains(&s.id))
         .collect();
-    let dc: Option<i64> = with_db!(mw.store.pool(), p => sqlx::query_scalar(
-        "SELECT data_center_id FROM account WHERE id = $1")
-        .bind(session.account_id)
-        .fetch_one(p)
-        .await)?;
-    let service = choose(&candidates, dc)
-        .ok_or_else(|| DeviceError::new(ERR_NO_SERVICE, "no stream service is available"))?;
+    choose(&candidates, data_center)
+        .cloned()
+        .ok_or_else(|| DeviceError::new(ERR_NO_SERVICE, "no stream service is available"))
+}
 
-    let content = if channel.id_for_stream_service.is_empty() {
-        channel.id.to_string()
-    } else {
-        channel.id_for_stream_service.clone()
-    };
-    let expires = now + service.secure_link_ttl.max(1);
+/// What fills a URL mask.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamVars<'a> {
+    /// `$prefix`: the content's URL prefix.
+    pub prefix: &'a str,
+    /// `$cid`: the content's id for the stream service.
+    pub content: &'a str,
+    /// `$flpbt`: catch-up start (Unix seconds).
+    pub start: Option<i64>,
+    /// `$flpdur`: catch-up duration (seconds).
+    pub duration: Option<i64>,
+}
+
+/// The stream URL of `service` for `vars`, with a signed `$token` and,
+/// when the service has a secret, nginx `secure_link` parameters bound to
+/// the subscriber's address.
+pub fn build_url(service: &Service, vars: &StreamVars<'_>, account_id: i64, ip: IpAddr) -> String {
+    let expires = efir_store::now() + service.secure_link_ttl.max(1);
     let token = make_token(
         service.id,
         &service.secure_link_secret,
         expires,
-        session.account_id,
-        &content,
-        call.ip,
+        account_id,
+        vars.content,
+        ip,
     );
     let mut url = service
         .url_mask
-        .replace("$prefix", &channel.url_prefix)
-        .replace("$cid", &content)
+        .replace("$prefix", vars.prefix)
+        .replace("$cid", vars.content)
         .replace("$token", &token)
-        .replace("$flpbt", "")
-        .replace("$flpdur", "");
+        .replace(
+            "$flpbt",
+            &vars.start.map(|t| t.to_string()).unwrap_or_default(),
+        )
+        .replace(
+            "$flpdur",
+            &vars.duration.map(|t| t.to_string()).unwrap_or_default(),
+        );
     if !service.secure_link_secret.is_empty() {
-        let uri = url_path(&url);
         let md5 = secure_link_md5(
             &service.secure_link_expression,
             expires,
-            &uri,
-            &call.ip.to_string(),
+            &url_path(&url),
+            &ip.to_string(),
             &service.secure_link_secret,
         );
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("md5={md5}&expires={expires}"));
     }
-    Ok(url_reply(&url, service.id, redirect))
+    url
 }
 
 /// The path of an absolute URL (what nginx calls `$uri`).
@@ -285,7 +349,8 @@ fn url_path(url: &str) -> String {
     path.split('?').next().unwrap_or("/").to_string()
 }
 
-fn url_reply(url: &str, service_id: i64, redirect: bool) -> Reply {
+/// The answer of a `*/url/` method: the URL, or a 302 to it.
+pub fn url_reply(url: &str, service_id: i64, redirect: bool) -> Reply {
     let body = json!({
         "uri": url,
         "stream_service_id": service_id,
