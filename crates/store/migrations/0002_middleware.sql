@@ -115,7 +115,9 @@ CREATE TABLE account_authkey (
     ip TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    last_seen_at BIGINT NOT NULL
+    last_seen_at BIGINT NOT NULL,
+    -- when this session last fetched the channel list
+    channel_list_loaded_at BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX account_authkey_account_idx ON account_authkey (account_id);
 

@@ -97,6 +97,13 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
         .map(|s| s.trim().to_lowercase())
         .filter(|s| !s.is_empty());
 
+    let loaded = "UPDATE account_authkey SET channel_list_loaded_at = $1 WHERE id = $2";
+    with_db!(mw.store.pool(), p => sqlx::query(loaded)
+        .bind(efir_store::now())
+        .bind(session.id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
     let ids = tariff_ids(mw, call, session.account_id).await?;
     if ids.is_empty() {
         return Ok(json!({ "channels": [] }));

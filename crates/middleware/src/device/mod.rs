@@ -97,6 +97,8 @@ pub struct Session {
     pub device_uid: String,
     /// When the session was last used (before this call).
     pub last_seen_at: i64,
+    /// When the session last fetched the channel list.
+    pub channel_list_loaded_at: i64,
 }
 
 /// One device API call.
@@ -124,7 +126,8 @@ impl Call {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
         let now = efir_store::now();
-        let sql = "SELECT s.id, s.account_id, s.device_uid, s.last_seen_at \
+        let sql =
+            "SELECT s.id, s.account_id, s.device_uid, s.last_seen_at, s.channel_list_loaded_at \
                    FROM account_authkey s JOIN account a ON a.id = s.account_id \
                    WHERE s.authkey = $1 AND a.client_id = $2 AND s.expires_at > $3";
         let found: Option<Session> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)

@@ -10,7 +10,8 @@ use crate::Middleware;
 
 /// `account/status/`: whether the session is alive and the account active,
 /// new messages, the urgent message, whether the channel list changed since
-/// the last poll, and (with `with_tariffs=1`) the tariffs in force.
+/// this session last fetched it (same second counts as changed: one reload
+/// too many is harmless, one too few is not), and (with `with_tariffs=1`) the tariffs in force.
 pub async fn account_status(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let session = match call.session(mw).await {
         Ok(s) => s,
@@ -56,7 +57,7 @@ pub async fn account_status(mw: &Middleware, call: &Call) -> Result<Value, Devic
         "has_new_messages": i64::from(!messages.is_empty()),
         "message": message,
         "command": { "type": 0 },
-        "channel_list_changed": i64::from(changed_at > session.last_seen_at),
+        "channel_list_changed": i64::from(changed_at > 0 && changed_at >= session.channel_list_loaded_at),
     });
     if call.params.get("with_tariffs") == Some("1") {
         let place = access::locate(&mw.store, call.ip).await?;
