@@ -279,11 +279,25 @@ async fn setup_initial_data(ctx: &Ctx, no_sample: bool, actor: Actor) -> Result<
                 },
             )
             .await;
-        let client = finish(tx, created).await?;
+        let created = match created {
+            Ok(client) => efir_middleware::ops::create_sample_content(&mut tx, client.id)
+                .await
+                .map(|sample| (client, sample)),
+            Err(e) => Err(e),
+        };
+        let (client, sample) = finish(tx, created).await?;
         lines.push(format!(
             "sample operator: created id {} (api_key {}, billing_api_key {}, content_api_key {})",
             client.id, client.api_key, client.billing_api_key, client.content_api_key
         ));
+        lines.push(format!(
+            "sample content: {} categories, {} channels, tariff {} (Basic), stream service {}",
+            sample.categories.len(),
+            sample.channels.len(),
+            sample.tariff,
+            sample.stream_service
+        ));
+        out["sample"] = serde_json::to_value(&sample)?;
         out["sample_client_id"] = json!(client.id);
         out["api_key"] = json!(client.api_key);
         out["billing_api_key"] = json!(client.billing_api_key);
@@ -415,6 +429,13 @@ async fn clone_client(ctx: &Ctx, a: CloneClientArgs, actor: Actor) -> Result<Rep
             },
         )
         .await;
+    let what = efir_middleware::ops::CloneWhat {
+        channels: a.clone_channels,
+        video: a.clone_video,
+        radio: a.clone_radio,
+        cameras: a.clone_cameras,
+        apps: a.clone_apps,
+    };
     let created = match created {
         Ok(c) => {
             tx.audit(
@@ -425,23 +446,28 @@ async fn clone_client(ctx: &Ctx, a: CloneClientArgs, actor: Actor) -> Result<Rep
                 json!({ "source_client_id": src.id }),
             )
             .await?;
-            Ok(c)
+            efir_middleware::ops::clone_content(&mut tx, src.id, c.id, what)
+                .await
+                .map(|copied| (c, copied))
         }
         Err(e) => Err(e),
     };
-    let client = finish(tx, created).await?;
-    // Content tables arrive with the middleware; each flag reports what it
-    // copied so that scripts can tell.
+    let (client, copied) = finish(tx, created).await?;
+    // Report only the kinds that were asked for.
+    let all = serde_json::to_value(&copied)?;
     let mut content = serde_json::Map::new();
-    for (flag, on) in [
-        ("channels", a.clone_channels),
-        ("video", a.clone_video),
-        ("radio", a.clone_radio),
-        ("cameras", a.clone_cameras),
-        ("apps", a.clone_apps),
+    for (asked, keys) in [
+        (a.clone_channels, &["categories", "channels"][..]),
+        (
+            a.clone_video,
+            &["videos", "seasons", "episodes", "files"][..],
+        ),
+        (a.clone_radio, &["radio"][..]),
+        (a.clone_cameras, &["cameras"][..]),
+        (a.clone_apps, &["apps"][..]),
     ] {
-        if on {
-            content.insert(flag.into(), json!(0));
+        for key in keys.iter().filter(|_| asked) {
+            content.insert((*key).to_string(), all[*key].clone());
         }
     }
     let mut text = format!(

@@ -201,6 +201,7 @@ async fn setup_initial_data_and_clone_client() {
     for env in Env::both().await {
         let first = env.manage_json(&["setup-initial-data"]);
         let id = first["sample_client_id"].as_i64().unwrap();
+        assert_eq!(first["sample"]["channels"].as_array().unwrap().len(), 5);
         let again = env.manage_json(&["setup_initial_data"]);
         assert_eq!(again["sample_client_id"], id, "idempotent");
         assert!(again.get("api_key").is_none());
@@ -214,7 +215,12 @@ async fn setup_initial_data_and_clone_client() {
         assert_eq!(copy["language1"], "ru");
         assert_eq!(copy["currency"], "EUR");
         assert_ne!(copy["api_key"], first["api_key"]);
-        assert_eq!(copy["copied"]["channels"], 0);
+        assert_eq!(copy["copied"]["channels"], 5, "sample channels copied");
+        assert_eq!(copy["copied"]["categories"], 2);
+        assert!(
+            copy["copied"].get("videos").is_none(),
+            "only what was asked"
+        );
         let copy2 = env.manage_json(&["clone_client", "--src_client_id", &id_s]);
         assert_eq!(copy2["domain_prefix"], "sample-copy2");
         let out = env.manage(&["clone-client", "--src-client-id", "4242"]);

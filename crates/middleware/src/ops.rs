@@ -229,3 +229,297 @@ mod tests {
         assert_eq!(probe_target("", "udp://239.0.0.1:1234"), None);
     }
 }
+
+/// What `setup-initial-data` gives a sample operator: two categories, five
+/// channels, a basic tariff that opens them and a live stream service.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SampleContent {
+    /// Category ids.
+    pub categories: Vec<i64>,
+    /// Channel ids.
+    pub channels: Vec<i64>,
+    /// The tariff's id.
+    pub tariff: i64,
+    /// The stream service's id.
+    pub stream_service: i64,
+}
+
+/// Creates the sample content of operator `client_id` inside `tx`.
+pub async fn create_sample_content(
+    tx: &mut efir_store::Tx,
+    client_id: i64,
+) -> Result<SampleContent, StoreError> {
+    let now = efir_store::now();
+    let mut out = SampleContent::default();
+    tx.mark_changed("channel");
+    for (i, (name, ru)) in [("News", "Новости"), ("Sport", "Спорт")].iter().enumerate()
+    {
+        let id: i64 = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+            "INSERT INTO category (client_id, name, name_lang1, sort, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(client_id).bind(*name).bind(*ru).bind(i as i64).bind(now)
+            .fetch_one(c).await)?;
+        out.categories.push(id);
+    }
+    let channels = [
+        ("Sample News 24", 0usize),
+        ("Sample World", 0),
+        ("Sample Sport", 1),
+        ("Sample Football", 1),
+        ("Sample Tennis", 1),
+    ];
+    for (i, (name, cat)) in channels.iter().enumerate() {
+        let id: i64 = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+            "INSERT INTO channel (client_id, name, category_id, sort, recording_days, \
+             id_for_stream_service, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 7, $5, $6, $6) RETURNING id")
+            .bind(client_id).bind(*name).bind(out.categories[*cat]).bind(i as i64)
+            .bind(format!("sample{}", i + 1)).bind(now)
+            .fetch_one(c).await)?;
+        out.channels.push(id);
+    }
+    out.tariff = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO tariff (client_id, name, description, basic_tariff_priority, assigned_by_default, \
+         created_at, updated_at) VALUES ($1, 'Basic', 'Every sample channel', 1, TRUE, $2, $2) RETURNING id")
+        .bind(client_id).bind(now)
+        .fetch_one(c).await)?;
+    for ch in &out.channels {
+        efir_store::with_tx!(tx, c => sqlx::query(
+            "INSERT INTO tariff_channel (tariff_id, channel_id) VALUES ($1, $2)")
+            .bind(out.tariff).bind(*ch)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    out.stream_service = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO stream_service (client_id, name, service_type, url_mask, created_at) \
+         VALUES ($1, 'Sample live', 'live', 'http://127.0.0.1:8090/$cid/index.m3u8?token=$token', $2) RETURNING id")
+        .bind(client_id).bind(now)
+        .fetch_one(c).await)?;
+    tx.audit(
+        Some(client_id),
+        "create_sample_content",
+        "client",
+        Some(client_id.to_string()),
+        json!(out),
+    )
+    .await?;
+    Ok(out)
+}
+
+/// Which content `clone-client` copies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloneWhat {
+    /// Categories and channels.
+    pub channels: bool,
+    /// Videos with seasons, episodes and files.
+    pub video: bool,
+    /// Radio stations.
+    pub radio: bool,
+    /// Cameras.
+    pub cameras: bool,
+    /// Applications.
+    pub apps: bool,
+}
+
+/// How many objects of each kind `clone-client` copied.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cloned {
+    /// Categories.
+    pub categories: u64,
+    /// Channels.
+    pub channels: u64,
+    /// Videos.
+    pub videos: u64,
+    /// Seasons.
+    pub seasons: u64,
+    /// Episodes.
+    pub episodes: u64,
+    /// Video files.
+    pub files: u64,
+    /// Radio stations.
+    pub radio: u64,
+    /// Cameras.
+    pub cameras: u64,
+    /// Applications.
+    pub apps: u64,
+}
+
+const LANG_COLS: &str = "name_lang1, name_lang2, name_lang3, name_lang4, name_lang5";
+
+/// Copies rows of `table` from operator `src` to `dst`, one by one so that
+/// new ids can be mapped; `cols` are copied as they are, `remap` columns
+/// are translated through the given maps (rows whose reference has no
+/// mapping get NULL). Returns old id → new id.
+async fn copy_rows(
+    tx: &mut efir_store::Tx,
+    table: &str,
+    scope: &str,
+    src: i64,
+    dst: i64,
+    cols: &str,
+    remap: &[(&str, &std::collections::HashMap<i64, i64>)],
+) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+    let remap_cols: Vec<&str> = remap.iter().map(|(c, _)| *c).collect();
+    let select = format!(
+        "SELECT id{} FROM {table} t WHERE {scope} ORDER BY id",
+        remap_cols
+            .iter()
+            .map(|c| format!(", {c}"))
+            .collect::<String>()
+    );
+    let rows: Vec<Vec<Option<i64>>> = efir_store::with_tx!(tx, c => {
+        use sqlx::Row;
+        sqlx::query(&select).bind(src).fetch_all(c).await.map(|rows| {
+            rows.iter()
+                .map(|r| (0..=remap_cols.len()).map(|i| r.try_get::<Option<i64>, _>(i).unwrap_or(None)).collect())
+                .collect()
+        })
+    })?;
+    let mut map = std::collections::HashMap::new();
+    for row in rows {
+        let Some(old) = row[0] else { continue };
+        let mut sets = Vec::new();
+        for (i, (col, m)) in remap.iter().enumerate() {
+            let new = row[i + 1].and_then(|o| m.get(&o).copied());
+            sets.push((*col, new));
+        }
+        // $1 is the source row; then the new operator (tables that have
+        // one), then the remapped references.
+        let has_client = scope.starts_with("t.client_id");
+        let mut values: Vec<Option<i64>> = Vec::new();
+        let mut insert_cols = String::new();
+        let mut select_vals = String::new();
+        if has_client {
+            values.push(Some(dst));
+            insert_cols.push_str(", client_id");
+            select_vals.push_str(", $2");
+        }
+        for (col, v) in &sets {
+            values.push(*v);
+            insert_cols.push_str(&format!(", {col}"));
+            select_vals.push_str(&format!(", CAST(${} AS BIGINT)", values.len() + 1));
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({cols}{insert_cols}) \
+             SELECT {cols}{select_vals} FROM {table} WHERE id = $1 RETURNING id"
+        );
+        let new: i64 = efir_store::with_tx!(tx, c => {
+            let mut q = sqlx::query_scalar(&sql).bind(old);
+            for v in &values {
+                q = q.bind(*v);
+            }
+            q.fetch_one(c).await
+        })?;
+        map.insert(old, new);
+    }
+    Ok(map)
+}
+
+/// Copies the chosen content of operator `src` to operator `dst` inside
+/// `tx` (links to tariffs are not copied: tariffs belong to the operator).
+pub async fn clone_content(
+    tx: &mut efir_store::Tx,
+    src: i64,
+    dst: i64,
+    what: CloneWhat,
+) -> Result<Cloned, StoreError> {
+    let mut out = Cloned::default();
+    tx.mark_changed("channel");
+    let mut categories = std::collections::HashMap::new();
+    if what.channels || what.cameras {
+        categories = copy_rows(
+            tx,
+            "category",
+            "t.client_id = $1",
+            src,
+            dst,
+            &format!("name, {LANG_COLS}, description, color, icon_url, sort, created_at"),
+            &[],
+        )
+        .await?;
+        out.categories = categories.len() as u64;
+    }
+    if what.channels {
+        let map = copy_rows(
+            tx,
+            "channel",
+            "t.client_id = $1",
+            src,
+            dst,
+            &format!(
+                "name, {LANG_COLS}, epg_channel_id, enabled, parent_control, uri, url_prefix, \
+              multicast_address, id_for_stream_service, recording_days, icon, sort, lcn_number, \
+              aspect_ratio, show_in_all, option1, option2, option3, created_at, updated_at"
+            ),
+            &[("category_id", &categories)],
+        )
+        .await?;
+        out.channels = map.len() as u64;
+    }
+    if what.radio {
+        out.radio = copy_rows(
+            tx,
+            "radio",
+            "t.client_id = $1",
+            src,
+            dst,
+            &format!("name, {LANG_COLS}, url, logo_url, description, enabled, sort, created_at"),
+            &[],
+        )
+        .await?
+        .len() as u64;
+    }
+    if what.cameras {
+        out.cameras = copy_rows(tx, "camera", "t.client_id = $1", src, dst,
+            &format!("name, {LANG_COLS}, city_id, url, icon, preview_url, recording_days, enabled, sort, created_at"),
+            &[("category_id", &categories)]).await?.len() as u64;
+    }
+    if what.apps {
+        out.apps = copy_rows(tx, "application", "t.client_id = $1", src, dst,
+            &format!("name, {LANG_COLS}, system_name, app_type, url, show_in_main_menu, css_style, icon, \
+              icon_focus, attrs, enabled, sort, created_at"), &[]).await?.len() as u64;
+    }
+    if what.video {
+        let videos = copy_rows(tx, "video", "t.client_id = $1", src, dst,
+            &format!("ext_id, name, {LANG_COLS}, name_orig, description, description_lang1, description_lang2, \
+              description_lang3, description_lang4, description_lang5, short_description, year, countries, \
+              director, thumbnail_small, thumbnail_big, horizontal_poster, rating, kinopoisk_id, \
+              kinopoisk_rating, imdb_rating, duration, is_season, is_4k, enabled, created_at, updated_at"),
+            &[]).await?;
+        out.videos = videos.len() as u64;
+        let seasons = copy_rows(
+            tx,
+            "season",
+            "t.video_id IN (SELECT id FROM video WHERE client_id = $1)",
+            src,
+            dst,
+            "name, number",
+            &[("video_id", &videos)],
+        )
+        .await?;
+        out.seasons = seasons.len() as u64;
+        let episodes = copy_rows(tx, "episode",
+            "t.season_id IN (SELECT s.id FROM season s JOIN video v ON v.id = s.video_id WHERE v.client_id = $1)",
+            src, dst, "name, number, duration, preview_url, is_free", &[("season_id", &seasons)]).await?;
+        out.episodes = episodes.len() as u64;
+        out.files = copy_rows(
+            tx,
+            "video_file",
+            "t.video_id IN (SELECT id FROM video WHERE client_id = $1)",
+            src,
+            dst,
+            "ext_id, name, filename, duration, quality, is_trailer",
+            &[("video_id", &videos), ("episode_id", &episodes)],
+        )
+        .await?
+        .len() as u64;
+    }
+    tx.audit(
+        Some(dst),
+        "clone_content",
+        "client",
+        Some(dst.to_string()),
+        json!({ "source_client_id": src, "copied": out }),
+    )
+    .await?;
+    Ok(out)
+}

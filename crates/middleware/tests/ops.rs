@@ -130,3 +130,100 @@ async fn delete_authkeys_logs_every_device_of_an_operator_out() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn clone_content_copies_and_remaps_references() {
+    for s in Server::both().await {
+        let cat = s.content_ok("category/create", &[("name", "Kids")]).await["id"].to_string();
+        s.content_ok(
+            "channel/create",
+            &[("name", "Cartoons"), ("category_id", &cat)],
+        )
+        .await;
+        s.content_ok("radio/create", &[("name", "Jazz")]).await;
+        s.content_ok(
+            "camera/create",
+            &[("name", "Square"), ("category_id", &cat)],
+        )
+        .await;
+        s.content_ok("application/create", &[("name", "Weather")])
+            .await;
+        let video = s.content_ok("video/create", &[("name", "Serial")]).await["id"].to_string();
+        let season = s
+            .content_ok("season/create", &[("video_id", &video), ("number", "1")])
+            .await["id"]
+            .to_string();
+        let episode = s
+            .content_ok("episode/create", &[("season_id", &season), ("number", "1")])
+            .await["id"]
+            .to_string();
+        s.content_ok(
+            "video/file/create",
+            &[
+                ("video_id", &video),
+                ("episode_id", &episode),
+                ("filename", "s1e1.mp4"),
+            ],
+        )
+        .await;
+
+        let st = &s.db.store;
+        let mut tx = st
+            .begin(Actor::Command("clone-client".into()))
+            .await
+            .unwrap();
+        let dst = st
+            .create_client(
+                &mut tx,
+                &efir_store::clients::NewClient {
+                    name: "Copy".into(),
+                    api_key: "copy-key-0001".into(),
+                    domain_prefix: "copy".into(),
+                    email: "c@copy.tv".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let what = efir_middleware::ops::CloneWhat {
+            channels: true,
+            video: true,
+            radio: true,
+            cameras: true,
+            apps: true,
+        };
+        let copied = efir_middleware::ops::clone_content(&mut tx, s.client.id, dst.id, what)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            (
+                copied.categories,
+                copied.channels,
+                copied.radio,
+                copied.cameras,
+                copied.apps
+            ),
+            (1, 1, 1, 1, 1),
+            "{}",
+            s.label()
+        );
+        assert_eq!(
+            (copied.videos, copied.seasons, copied.episodes, copied.files),
+            (1, 1, 1, 1)
+        );
+        // Every copied reference points at the copy, not the original.
+        let q = |sql: &'static str| async move {
+            with_db!(st.pool(), p => sqlx::query_scalar::<_, i64>(sql).bind(dst.id).fetch_one(p).await).unwrap()
+        };
+        assert_eq!(q("SELECT COUNT(*) FROM channel c JOIN category k ON k.id = c.category_id WHERE c.client_id = $1 AND k.client_id = $1").await, 1);
+        assert_eq!(q("SELECT COUNT(*) FROM camera c JOIN category k ON k.id = c.category_id WHERE c.client_id = $1 AND k.client_id = $1").await, 1);
+        assert_eq!(q("SELECT COUNT(*) FROM video_file f JOIN video v ON v.id = f.video_id JOIN episode e ON e.id = f.episode_id JOIN season s ON s.id = e.season_id WHERE v.client_id = $1 AND s.video_id = v.id").await, 1);
+        assert_eq!(
+            q("SELECT COUNT(*) FROM channel WHERE client_id <> $1").await,
+            1,
+            "original untouched"
+        );
+        s.stop().await;
+    }
+}
