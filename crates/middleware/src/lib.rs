@@ -19,6 +19,7 @@
 pub mod access;
 pub mod api;
 pub mod billing;
+pub mod cache;
 pub mod content;
 pub mod device;
 pub mod ops;
@@ -40,6 +41,8 @@ pub struct Middleware {
     pub store: Store,
     /// Device API state (login limits, trusted proxies).
     pub device: device::DeviceState,
+    /// Caches of the device API's hot paths.
+    pub caches: cache::Caches,
 }
 
 /// The HTTP routes of the middleware, mounted by `efir serve`.
@@ -65,6 +68,7 @@ pub fn routes_with(store: Store, trusted_proxies: Vec<efir_core::net::Cidr>) -> 
             limiter: Default::default(),
             trusted_proxies: std::sync::Arc::new(trusted_proxies),
         },
+        caches: cache::Caches::default(),
     };
     Router::new()
         .route("/tvmiddleware/api/{*method}", any(device::call))
@@ -95,7 +99,12 @@ async fn billing_call(
     let params = Params::parse(query.as_deref(), &body);
     let result = async {
         let client = authenticate(&mw.store, &params, KeyKind::Billing).await?;
-        billing::dispatch(&mw, &client, &method_name(&method), &params).await
+        let method = method_name(&method);
+        let result = billing::dispatch(&mw, &client, &method, &params).await;
+        if result.is_ok() && is_write(&method) {
+            mw.caches.bump(&mw.store, client.id).await;
+        }
+        result
     }
     .await;
     match result {
@@ -113,13 +122,24 @@ async fn content_call(
     let params = Params::parse(query.as_deref(), &body);
     let result = async {
         let client = authenticate(&mw.store, &params, KeyKind::Content).await?;
-        content::dispatch(&mw, &client, &method_name(&method), &params).await
+        let method = method_name(&method);
+        let result = content::dispatch(&mw, &client, &method, &params).await;
+        if result.is_ok() && is_write(&method) {
+            mw.caches.bump(&mw.store, client.id).await;
+        }
+        result
     }
     .await;
     match result {
         Ok(v) => success(v),
         Err(e) => e.into_response(),
     }
+}
+
+/// Whether a Billing or Content API method changes data (everything but
+/// `…/list` and `…/info`).
+fn is_write(method: &str) -> bool {
+    !(method.ends_with("list") || method.ends_with("info"))
 }
 
 /// The error of a method name no API has.

@@ -30,9 +30,15 @@ struct ChannelRow {
     option1: String,
     option2: String,
     option3: String,
-    is_favorited: Option<bool>,
-    is_hidden: Option<bool>,
-    is_parent_locked: Option<bool>,
+}
+
+/// An account's own marks on a channel.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+struct Marks {
+    channel_id: i64,
+    is_favorited: bool,
+    is_hidden: bool,
+    is_parent_locked: bool,
 }
 
 /// Rewrites an icon URL for a requested size: `a/b.png` → `a/b40_40.png`.
@@ -53,16 +59,56 @@ pub fn sized_icon(icon: &str, width: Option<i64>, height: Option<i64>) -> String
     }
 }
 
+/// What an account may see now, as cached per content generation, account
+/// and place.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountAccess {
+    /// The tariffs that apply now.
+    pub tariff_ids: Vec<i64>,
+    /// When its channel list last changed.
+    pub channel_list_changed_at: i64,
+}
+
+/// The session's account's access, from the cache when fresh.
+pub(crate) async fn account_access(
+    mw: &Middleware,
+    call: &Call,
+    account_id: i64,
+) -> Result<std::sync::Arc<AccountAccess>, DeviceError> {
+    let generation = mw.caches.generation(&mw.store, call.client.id).await?;
+    let place = mw.caches.place(&mw.store, call.ip).await?;
+    let key = format!(
+        "access:{account_id}:{generation}:{:?}:{:?}",
+        place.country_id, place.city_id
+    );
+    mw.caches
+        .get_or_load(key, async {
+            let (active, _, customer_id) = account_active(mw, account_id).await?;
+            let tariffs = access::customer_tariffs(&mw.store, customer_id).await?;
+            let tariff_ids = access::applicable(&mw.store, &tariffs, active, place).await?;
+            let changed: i64 = with_db!(mw.store.pool(), p => sqlx::query_scalar(
+                "SELECT channel_list_changed_at FROM account WHERE id = $1")
+                .bind(account_id)
+                .fetch_one(p)
+                .await)?;
+            Ok::<_, DeviceError>(AccountAccess {
+                tariff_ids,
+                channel_list_changed_at: changed,
+            })
+        })
+        .await
+}
+
 /// The ids of the tariffs that apply to the session's account now.
 pub(crate) async fn tariff_ids(
     mw: &Middleware,
     call: &Call,
     account_id: i64,
 ) -> Result<Vec<i64>, DeviceError> {
-    let (active, _, customer_id) = account_active(mw, account_id).await?;
-    let tariffs = access::customer_tariffs(&mw.store, customer_id).await?;
-    let place = access::locate(&mw.store, call.ip).await?;
-    Ok(access::applicable(&mw.store, &tariffs, active, place).await?)
+    Ok(account_access(mw, call, account_id)
+        .await?
+        .tariff_ids
+        .clone())
 }
 
 fn number(call: &Call, name: &str, min: i64, max: i64) -> Result<Option<i64>, DeviceError> {
@@ -97,37 +143,63 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
         .map(|s| s.trim().to_lowercase())
         .filter(|s| !s.is_empty());
 
-    let loaded = "UPDATE account_authkey SET channel_list_loaded_at = $1 WHERE id = $2";
-    with_db!(mw.store.pool(), p => sqlx::query(loaded)
-        .bind(efir_store::now())
-        .bind(session.id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-    let ids = tariff_ids(mw, call, session.account_id).await?;
+    let access = account_access(mw, call, session.account_id).await?;
+    // Remember that this session has the list, when the status poll would
+    // otherwise keep reporting a change (no write on the common path).
+    if access.channel_list_changed_at > 0
+        && access.channel_list_changed_at >= session.channel_list_loaded_at
+    {
+        let loaded = "UPDATE account_authkey SET channel_list_loaded_at = $1 WHERE id = $2";
+        with_db!(mw.store.pool(), p => sqlx::query(loaded)
+            .bind(efir_store::now())
+            .bind(session.id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    let ids = &access.tariff_ids;
     if ids.is_empty() {
         return Ok(json!({ "channels": [] }));
     }
-    let sql = format!(
-        "SELECT c.id, c.name, c.name_lang1, c.name_lang2, c.name_lang3, c.name_lang4, c.name_lang5, \
-         c.category_id, c.parent_control, c.uri, c.recording_days, c.icon, c.sort, c.lcn_number, \
-         c.aspect_ratio, c.show_in_all, c.option1, c.option2, c.option3, \
-         ac.is_favorited, ac.is_hidden, ac.is_parent_locked \
-         FROM channel c LEFT JOIN account_channel ac ON ac.channel_id = c.id AND ac.account_id = $1 \
-         WHERE c.client_id = $2 AND c.enabled AND c.id IN ( \
-           SELECT tc.channel_id FROM tariff_channel tc WHERE tc.tariff_id IN ({})) \
-         ORDER BY c.sort, c.id",
-        access::placeholders(3, ids.len())
+    let generation = mw.caches.generation(&mw.store, call.client.id).await?;
+    let key = format!(
+        "channels:{}:{generation}:{}",
+        call.client.id,
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
     );
-    let rows: Vec<ChannelRow> = with_db!(mw.store.pool(), p => {
-        let mut q = sqlx::query_as(&sql).bind(session.account_id).bind(call.client.id);
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        q.fetch_all(p).await
-    })?;
+    let rows = mw
+        .caches
+        .get_or_load(key, async {
+            let sql = format!(
+                "SELECT c.id, c.name, c.name_lang1, c.name_lang2, c.name_lang3, c.name_lang4, \
+                 c.name_lang5, c.category_id, c.parent_control, c.uri, c.recording_days, c.icon, \
+                 c.sort, c.lcn_number, c.aspect_ratio, c.show_in_all, c.option1, c.option2, \
+                 c.option3 FROM channel c WHERE c.client_id = $1 AND c.enabled AND c.id IN ( \
+                 SELECT tc.channel_id FROM tariff_channel tc WHERE tc.tariff_id IN ({})) \
+                 ORDER BY c.sort, c.id",
+                access::placeholders(2, ids.len())
+            );
+            let rows: Vec<ChannelRow> = with_db!(mw.store.pool(), p => {
+                let mut q = sqlx::query_as(&sql).bind(call.client.id);
+                for id in ids {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(p).await
+            })?;
+            Ok::<_, DeviceError>(rows)
+        })
+        .await?;
+    let marks: Vec<Marks> = with_db!(mw.store.pool(), p => sqlx::query_as(
+        "SELECT channel_id, is_favorited, is_hidden, is_parent_locked FROM account_channel \
+         WHERE account_id = $1")
+        .bind(session.account_id)
+        .fetch_all(p)
+        .await)?;
+    let marks: std::collections::HashMap<i64, Marks> =
+        marks.into_iter().map(|m| (m.channel_id, m)).collect();
     let mut channels: Vec<Value> = Vec::with_capacity(rows.len());
-    for c in &rows {
+    for c in rows.iter() {
+        let mark = marks.get(&c.id).copied().unwrap_or_default();
         let name = call.localised(
             &c.name,
             [
@@ -144,9 +216,9 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
             }
         }
         let icon = sized_icon(&c.icon, width, height);
-        let hidden = i64::from(c.is_hidden.unwrap_or(false));
-        let favorited = i64::from(c.is_favorited.unwrap_or(false));
-        let parent = i64::from(c.parent_control || c.is_parent_locked.unwrap_or(false));
+        let hidden = i64::from(mark.is_hidden);
+        let favorited = i64::from(mark.is_favorited);
+        let parent = i64::from(c.parent_control || mark.is_parent_locked);
         let item = if v2 {
             json!({
                 "id": c.id, "name": name, "category_id": c.category_id, "sort": c.sort,

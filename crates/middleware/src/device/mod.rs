@@ -42,6 +42,9 @@ pub const ERR_NOT_FOUND: i64 = 404;
 /// `error` of a failure on our side.
 pub const ERR_INTERNAL: i64 = 500;
 
+/// Device methods after which cached access and lists are stale.
+const CHANGES_ACCESS: &[&str] = &["customer/tariff/subscribe", "customer/tariff/unsubscribe"];
+
 /// Largest request body read, in bytes.
 const MAX_BODY: usize = 1 << 20;
 
@@ -337,7 +340,11 @@ pub async fn call(
             cookies: cookies(&headers),
             lang,
         };
-        dispatch(&mw, &call, &method).await
+        let result = dispatch(&mw, &call, &method).await;
+        if result.is_ok() && CHANGES_ACCESS.contains(&method.as_str()) {
+            mw.caches.bump(&mw.store, call.client.id).await;
+        }
+        result
     }
     .await;
     match result {
