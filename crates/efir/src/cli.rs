@@ -208,6 +208,14 @@ pub enum ManageCommand {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
         timeout_secs: u64,
     },
+    /// Make every node rebuild its cached channel lists (Efir rebuilds them
+    /// on demand; kept so that Smarty crontabs keep working).
+    #[command(alias = "cache_channel_list")]
+    CacheChannelList {
+        /// Only this operator.
+        #[arg(long, alias = "client_id")]
+        client_id: Option<i64>,
+    },
     /// Log every device of an operator out (end all its sessions).
     #[command(alias = "delete_authkeys")]
     DeleteAuthkeys {
@@ -364,6 +372,7 @@ impl ManageCommand {
             ManageCommand::AuditLog { .. } => "audit-log",
             ManageCommand::CheckStreamServices { .. } => "check-stream-services",
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
+            ManageCommand::CacheChannelList { .. } => "cache-channel-list",
         }
     }
 

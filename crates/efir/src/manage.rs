@@ -117,6 +117,16 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             }
             Ok(Report::new(text.trim_end(), serde_json::to_value(&report)?))
         }
+        ManageCommand::CacheChannelList { client_id } => {
+            let ids = efir_middleware::ops::refresh_channel_lists(ctx.store(), client_id).await?;
+            Ok(Report::new(
+                format!(
+                    "channel lists of {} operators will be rebuilt on next use",
+                    ids.len()
+                ),
+                json!({ "clients": ids }),
+            ))
+        }
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

@@ -441,6 +441,18 @@ async fn builtin_schedule_and_middleware_commands() {
     assert_eq!(report.as_array().unwrap().len(), 0);
     let client = env.manage_json(&create_client_args("tvkey-0001", "test"));
     let id = client["id"].to_string();
+    let refreshed = env.manage_json(&["cache_channel_list"]);
+    assert_eq!(refreshed["clients"], serde_json::json!([client["id"]]));
+    let store = env.store().await;
+    assert_eq!(
+        store
+            .meta(&format!("content_gen:{}", client["id"]))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    store.close().await;
     let done = env.manage_json(&["delete_authkeys", "--client_id", &id]);
     assert_eq!(done["sessions"], 0);
     let out = env.manage(&["delete-authkeys", "--client-id", "77"]);

@@ -523,3 +523,22 @@ pub async fn clone_content(
     .await?;
     Ok(out)
 }
+
+/// Makes every node rebuild its cached channel lists (`cache-channel-list`,
+/// kept for crontabs written for Smarty, where it was mandatory; Efir
+/// rebuilds lists on demand): bumps the content generation of one operator
+/// or of all. Returns the operators touched.
+pub async fn refresh_channel_lists(
+    store: &Store,
+    client_id: Option<i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<i64> = match client_id {
+        Some(id) => vec![store.client(id).await?.id],
+        None => store.clients().await?.iter().map(|c| c.id).collect(),
+    };
+    let caches = crate::cache::Caches::default();
+    for id in &ids {
+        caches.bump(store, *id).await;
+    }
+    Ok(ids)
+}
