@@ -23,7 +23,11 @@ use tracing_subscriber::layer::SubscriberExt;
 struct Global {
     telemetry: Telemetry,
     log_dir: PathBuf,
-    syslog: UnixDatagram,
+    /// Every syslog datagram received so far. A thread drains the socket
+    /// from the start: a Unix datagram socket queues only a few messages,
+    /// and other tests of this binary log too, so a late reader would miss
+    /// them.
+    syslog: Arc<Mutex<Vec<String>>>,
 }
 
 fn global() -> &'static Global {
@@ -46,11 +50,22 @@ fn global() -> &'static Global {
         cfg.log.syslog = true;
         cfg.log.syslog_socket = socket_path.to_str().unwrap().to_owned();
         cfg.metrics.enabled = true;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                if let Ok(n) = syslog.recv(&mut buf) {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    sink.lock().unwrap().push(msg);
+                }
+            }
+        });
         let telemetry = efir_telemetry::init(&cfg, "itest").unwrap();
         Global {
             telemetry,
             log_dir: efir_telemetry::log_file_dir(&dir.join("logs"), "itest"),
-            syslog,
+            syslog: received,
         }
     })
 }
@@ -82,15 +97,16 @@ fn init_sends_to_every_output() {
     // Syslog: other tests may log through the global subscriber too, so
     // read until the marker shows up.
     let mut found = None;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut buf = vec![0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(10);
     while found.is_none() && Instant::now() < deadline {
-        if let Ok(n) = g.syslog.recv(&mut buf) {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if msg.contains(&marker) {
-                found = Some(msg);
-            }
-        }
+        found = g
+            .syslog
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains(&marker))
+            .cloned();
+        std::thread::sleep(Duration::from_millis(20));
     }
     let msg = found.expect("syslog message");
     // daemon (3) * 8 + warning (4) = 28.
