@@ -5,7 +5,7 @@ use efir_store::with_db;
 use serde_json::{json, Value};
 
 use super::login::account_active;
-use super::{Call, DeviceError, ERR_BAD_REQUEST};
+use super::{Call, DeviceError, Reply, ERR_BAD_REQUEST};
 use crate::access;
 use crate::Middleware;
 
@@ -130,7 +130,7 @@ fn number(call: &Call, name: &str, min: i64, max: i64) -> Result<Option<i64>, De
 }
 
 /// `channel/list/` (and `v2/channel/list/` with `v2`).
-pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Value, DeviceError> {
+pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Reply, DeviceError> {
     let session = call.session(mw).await?;
     let width = number(call, "icon_width", 1, 4096)?;
     let height = number(call, "icon_height", 1, 4096)?;
@@ -159,7 +159,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
     }
     let ids = &access.tariff_ids;
     if ids.is_empty() {
-        return Ok(json!({ "channels": [] }));
+        return Ok(json!({ "channels": [] }).into());
     }
     let generation = mw.caches.generation(&mw.store, call.client.id).await?;
     let key = format!(
@@ -197,6 +197,69 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
         .await)?;
     let marks: std::collections::HashMap<i64, Marks> =
         marks.into_iter().map(|m| (m.channel_id, m)).collect();
+    let view = View {
+        width,
+        height,
+        compact,
+        v2,
+        search: search.as_deref(),
+    };
+    // The common case (no marks, no search, no paging, JSON) is one cached,
+    // already serialized answer per operator, tariff set and view.
+    if marks.is_empty() && search.is_none() && limit.is_none() && !call.xml {
+        let key = format!(
+            "rendered:{}:{generation}:{}:{}:{width:?}:{height:?}:{compact}:{v2}",
+            call.client.id,
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+            call.lang
+        );
+        let raw = mw
+            .caches
+            .get_or_load(key, async {
+                let channels = render(call, &rows, &marks, &view);
+                serde_json::to_vec(
+                    &json!({ "channels": channels, "error": 0, "error_message": "" }),
+                )
+                .map_err(|e| DeviceError::new(super::ERR_INTERNAL, e.to_string()))
+            })
+            .await?;
+        return Ok(Reply {
+            body: Value::Null,
+            cookies: Vec::new(),
+            redirect: None,
+            raw_json: Some(raw),
+        });
+    }
+    let mut channels = render(call, &rows, &marks, &view);
+    if let Some(limit) = limit {
+        let skip = usize::try_from((page - 1).saturating_mul(limit)).unwrap_or(usize::MAX);
+        channels = channels
+            .into_iter()
+            .skip(skip)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+    }
+    Ok(json!({ "channels": channels }).into())
+}
+
+/// How a channel list is shown.
+struct View<'a> {
+    width: Option<i64>,
+    height: Option<i64>,
+    compact: bool,
+    v2: bool,
+    search: Option<&'a str>,
+}
+
+/// The channel items of `rows` for `view`, with the account's `marks`.
+fn render(
+    call: &Call,
+    rows: &[ChannelRow],
+    marks: &std::collections::HashMap<i64, Marks>,
+    view: &View<'_>,
+) -> Vec<Value> {
+    let (width, height, compact, v2) = (view.width, view.height, view.compact, view.v2);
+    let search = view.search;
     let mut channels: Vec<Value> = Vec::with_capacity(rows.len());
     for c in rows.iter() {
         let mark = marks.get(&c.id).copied().unwrap_or_default();
@@ -210,7 +273,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
                 &c.name_lang5,
             ],
         );
-        if let Some(s) = &search {
+        if let Some(s) = search {
             if !name.to_lowercase().contains(s) {
                 continue;
             }
@@ -253,15 +316,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Valu
         };
         channels.push(item);
     }
-    if let Some(limit) = limit {
-        let skip = usize::try_from((page - 1).saturating_mul(limit)).unwrap_or(usize::MAX);
-        channels = channels
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .collect();
-    }
-    Ok(json!({ "channels": channels }))
+    channels
 }
 
 #[derive(Debug, sqlx::FromRow)]

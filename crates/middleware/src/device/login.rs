@@ -405,6 +405,7 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
             cookie("device_uid", &device_uid),
         ],
         redirect: None,
+        raw_json: None,
     })
 }
 

@@ -45,6 +45,9 @@ pub const ERR_INTERNAL: i64 = 500;
 /// Device methods after which cached access and lists are stale.
 const CHANGES_ACCESS: &[&str] = &["customer/tariff/subscribe", "customer/tariff/unsubscribe"];
 
+/// How stale a session's `last_seen_at` may get before a call updates it.
+pub const LAST_SEEN_PRECISION_SECS: i64 = 60;
+
 /// Largest request body read, in bytes.
 const MAX_BODY: usize = 1 << 20;
 
@@ -116,6 +119,8 @@ pub struct Call {
     pub cookies: HashMap<String, String>,
     /// Slot of the requested language (1..=5), 0 for the default.
     pub lang: usize,
+    /// Whether the answer is XML.
+    pub xml: bool,
 }
 
 impl Call {
@@ -140,13 +145,17 @@ impl Call {
             .fetch_optional(p)
             .await)?;
         let session = found.ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
-        let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
-        with_db!(mw.store.pool(), p => sqlx::query(touch)
-            .bind(now)
-            .bind(session.id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        // Last-seen times are for people (who is online); a minute's
+        // precision spares a write on almost every call.
+        if now - session.last_seen_at >= LAST_SEEN_PRECISION_SECS {
+            let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
+            with_db!(mw.store.pool(), p => sqlx::query(touch)
+                .bind(now)
+                .bind(session.id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
         Ok(session)
     }
 
@@ -268,6 +277,9 @@ pub struct Reply {
     pub cookies: Vec<String>,
     /// Answer with a 302 to this URL instead of the body.
     pub redirect: Option<String>,
+    /// A complete JSON answer already serialized (`error` included), sent
+    /// as it is: cached answers of hot methods.
+    pub raw_json: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl From<Value> for Reply {
@@ -276,6 +288,7 @@ impl From<Value> for Reply {
             body,
             cookies: Vec::new(),
             redirect: None,
+            raw_json: None,
         }
     }
 }
@@ -296,6 +309,15 @@ fn respond(xml: bool, body: Value, cookies: &[String]) -> Response {
         }
     }
     response
+}
+
+/// Shared bytes of a cached answer, as a response body without a copy.
+struct RawJson(std::sync::Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for RawJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// The handler of `/tvmiddleware/api/{*method}`.
@@ -339,6 +361,7 @@ pub async fn call(
             ip,
             cookies: cookies(&headers),
             lang,
+            xml,
         };
         let result = dispatch(&mw, &call, &method).await;
         if result.is_ok() && CHANGES_ACCESS.contains(&method.as_str()) {
@@ -357,6 +380,13 @@ pub async fn call(
                     )
                         .into_response();
                 }
+            }
+            if let (Some(raw), false) = (reply.raw_json, xml) {
+                return (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Bytes::from_owner(RawJson(raw)),
+                )
+                    .into_response();
             }
             let mut body = reply.body;
             if let Value::Object(map) = &mut body {
@@ -400,12 +430,8 @@ async fn dispatch(mw: &Middleware, call: &Call, method: &str) -> Result<Reply, D
         "logout" => login::logout(mw, call).await.map(Reply::from),
         "account/status" => status::account_status(mw, call).await.map(Reply::from),
         "health/check" => Ok(status::health_check().into()),
-        "channel/list" => channels::channel_list(mw, call, false)
-            .await
-            .map(Reply::from),
-        "v2/channel/list" => channels::channel_list(mw, call, true)
-            .await
-            .map(Reply::from),
+        "channel/list" => channels::channel_list(mw, call, false).await,
+        "v2/channel/list" => channels::channel_list(mw, call, true).await,
         "category/list" => channels::category_list(mw, call).await.map(Reply::from),
         "channel/url" => urls::channel_url(mw, call).await,
         "streamservice/token/check" => urls::token_check(mw, call).await.map(Reply::from),

@@ -364,6 +364,7 @@ pub fn url_reply(url: &str, service_id: i64, redirect: bool) -> Reply {
         body,
         cookies: Vec::new(),
         redirect: redirect.then(|| url.to_string()),
+        raw_json: None,
     }
 }
 
