@@ -35,6 +35,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The HTTP server of `efir serve`.
     pub server: ServerConfig,
+    /// The subscriber-facing APIs.
+    pub api: ApiConfig,
     /// The database.
     pub database: DatabaseConfig,
     /// The shared cache.
@@ -66,6 +68,37 @@ pub struct ServerConfig {
     pub roles: Vec<String>,
     /// Seconds given to in-flight requests on shutdown.
     pub shutdown_timeout_secs: u64,
+}
+
+/// `[api]`: the subscriber-facing APIs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Proxies (networks) whose `X-Real-IP` / `X-Forwarded-For` headers give
+    /// the subscriber's address; requests from elsewhere use the socket
+    /// address.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The trusted proxy networks, parsed.
+    pub fn trusted_proxies(&self) -> Result<Vec<crate::net::Cidr>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .map_err(|e: crate::net::ParseCidrError| e.to_string())
+            })
+            .collect()
+    }
 }
 
 /// `[database]`.
@@ -220,6 +253,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("data"),
             server: ServerConfig::default(),
+            api: ApiConfig::default(),
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
             router: RouterConfig::default(),
@@ -552,6 +586,9 @@ impl Config {
         }
         if let Err(e) = self.roles() {
             err("server.roles", e);
+        }
+        if let Err(e) = self.api.trusted_proxies() {
+            err("api.trusted_proxies", e);
         }
         if let Err(e) = DatabaseKind::of(&self.database.url) {
             err("database.url", e);
@@ -1083,6 +1120,26 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("EFIR_DATABASE_URL: database.url: "));
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked() {
+        let env = vec![(
+            "EFIR_API_TRUSTED_PROXIES".to_string(),
+            "10.0.0.0/8, nope".to_string(),
+        )];
+        let err = Config::load(None, env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("EFIR_API_TRUSTED_PROXIES: api.trusted_proxies: `nope`"),
+            "{err}"
+        );
+        let env = vec![(
+            "EFIR_API_TRUSTED_PROXIES".to_string(),
+            "10.0.0.0/8,::1".to_string(),
+        )];
+        let loaded = Config::load(None, env).unwrap();
+        assert_eq!(loaded.config.api.trusted_proxies().unwrap().len(), 2);
     }
 
     #[test]

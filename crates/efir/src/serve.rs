@@ -173,7 +173,10 @@ pub async fn run(
     let mut servers = Vec::new();
     if opts.roles.contains(Role::Api) {
         let parts = Router::new()
-            .merge(efir_middleware::routes(store.clone()))
+            .merge(efir_middleware::routes_with(
+                store.clone(),
+                config.api.trusted_proxies().unwrap_or_default(),
+            ))
             .merge(efir_epg::routes(store.clone()))
             .merge(efir_backoffice::routes(store.clone()))
             .merge(efir_ingest::routes(store.clone()));

@@ -381,3 +381,62 @@ async fn config_show_hides_secrets() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn subscriber_address_comes_from_trusted_proxies_only() {
+    let env = Env::sqlite().await;
+    let sample = env.manage_json(&["setup-initial-data"]);
+    let api_key = sample["api_key"].as_str().unwrap().to_string();
+    let tariff = sample["sample"]["tariff"].as_i64().unwrap();
+    let store = env.store().await;
+    let hash = efir_core::password::hash("pw").unwrap();
+    efir_store::with_db!(store.pool(), p => async {
+        let customer: i64 = sqlx::query_scalar("INSERT INTO customer (client_id, created_at, updated_at) VALUES (1, 0, 0) RETURNING id")
+            .fetch_one(p).await?;
+        sqlx::query("INSERT INTO customer_tariff (customer_id, tariff_id, assigned_at) VALUES ($1, $2, 0)")
+            .bind(customer).bind(tariff).execute(p).await?;
+        sqlx::query("INSERT INTO account (client_id, customer_id, abonement, password_hash, created_at, updated_at) VALUES (1, $1, '100', $2, 0, 0)")
+            .bind(customer).bind(&hash).execute(p).await?;
+        Ok::<_, sqlx::Error>(())
+    }.await).unwrap();
+    store.close().await;
+
+    for (trusted, expected) in [(None, "198.51.100.9"), (Some("10.0.0.0/8"), "127.0.0.1")] {
+        let port = free_port();
+        let log = env.path("serve.log");
+        let mut cmd = env.cmd();
+        cmd.args([
+            "serve",
+            "--role",
+            "api",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        if let Some(t) = trusted {
+            cmd.env("EFIR_API_TRUSTED_PROXIES", t);
+        }
+        let mut efir = Running::spawn(cmd, &log);
+        let base = format!("http://127.0.0.1:{port}");
+        wait_http(&format!("{base}/health"), &log).await;
+        let login: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base}/tvmiddleware/api/login/"))
+            .query(&[
+                ("client_id", "1"),
+                ("api_key", &api_key),
+                ("abonement", "100"),
+                ("password", "pw"),
+                ("device_uid", "x"),
+            ])
+            .header("X-Real-IP", "198.51.100.9")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(login["error"], 0, "{login}");
+        assert_eq!(login["ip_address"], expected, "trusted proxies {trusted:?}");
+        assert!(efir.terminate(Duration::from_secs(15)).success());
+    }
+    env.cleanup().await;
+}
