@@ -5,7 +5,8 @@
 #
 #   bench/channel_list.sh [SECONDS] [CONNECTIONS]
 #
-# Needs wrk and nginx (Debian: apt-get install wrk nginx-light) and python3.
+# Needs wrk and nginx (Debian: apt-get install wrk nginx-light), python3, and
+# for the fixed-rate latency oha (cargo install oha --locked).
 # Efir runs its release build on SQLite in a temporary directory; the data
 # (tariff, 300 channels, customer, account) is created through the real
 # Billing and Content APIs. Prints a Markdown table for docs/benchmarks.md.
@@ -14,8 +15,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/efir-target}"
-for tool in wrk nginx python3 curl; do
-    command -v "$tool" >/dev/null || { echo "error: $tool is needed (apt-get install wrk nginx-light curl)" >&2; exit 1; }
+export PATH="$HOME/.cargo/bin:$PATH"
+for tool in wrk nginx python3 curl oha; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is needed (apt-get install wrk nginx-light curl; cargo install oha --locked)" >&2; exit 1; }
 done
 
 cargo build --release --locked -p efir >&2
@@ -87,6 +89,17 @@ efir_out=$(run "$url")
 nginx_out=$(run "http://127.0.0.1:$nginx_port/list.json")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$efir_pid/status")
 
+# Latency at a fixed rate (oha paces requests; wrk only saturates).
+rate=${RATE:-5000}
+fixed() {
+    oha -z "${secs}s" -q "$rate" -c "$conns" --no-tui --output-format json "$1" 2>/dev/null |
+        python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercentiles']; s=d['summary']
+ms=lambda v: f'{v*1000:.2f}ms' if v is not None else '-'
+print(f\"{s['requestsPerSec']:.0f} {ms(p['p50'])} {ms(p['p99'])} {s['successRate']*100:.1f}%\")"
+}
+read -r efir_fixed_rps efir_fixed_p50 efir_fixed_p99 efir_fixed_ok <<<"$(fixed "$url")"
+read -r nginx_fixed_rps nginx_fixed_p50 nginx_fixed_p99 nginx_fixed_ok <<<"$(fixed "http://127.0.0.1:$nginx_port/list.json")"
+
 field() { echo "$1" | awk -v k="$2" '$1 == k {print $2}'; }
 rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
 efir_rps=$(rps "$efir_out"); nginx_rps=$(rps "$nginx_out")
@@ -98,5 +111,13 @@ cat <<MD
 | nginx static file (same body) | $nginx_rps | $(field "$nginx_out" 50%) | $(field "$nginx_out" 99%) | $bytes bytes |
 
 efir / nginx = $ratio; efir resident memory after the run: $((rss_kb / 1024)) MiB.
+
+At a fixed $rate requests/s (oha, $conns connections, ${secs}s):
+
+| server | requests/s | p50 | p99 | succeeded |
+|---|---|---|---|---|
+| efir channel/list/ | $efir_fixed_rps | $efir_fixed_p50 | $efir_fixed_p99 | $efir_fixed_ok |
+| nginx static file | $nginx_fixed_rps | $nginx_fixed_p50 | $nginx_fixed_p99 | $nginx_fixed_ok |
+
 wrk -t1 -c$conns -d${secs}s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), loopback, $(date -u +%Y-%m-%d).
 MD
