@@ -175,7 +175,10 @@ pub async fn run(
         let parts = Router::new()
             .merge(efir_middleware::routes_with(
                 store.clone(),
-                config.api.trusted_proxies().unwrap_or_default(),
+                efir_middleware::Options {
+                    trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+                    caches: middleware_caches(&config).await?,
+                },
             ))
             .merge(efir_epg::routes(store.clone()))
             .merge(efir_backoffice::routes(store.clone()))
@@ -276,6 +279,17 @@ pub async fn run(
     }
     tracing::info!("efir stopped");
     outcome
+}
+
+/// The middleware's caches: shared through Redis when `cache.redis_url`
+/// is set.
+async fn middleware_caches(config: &efir_core::Config) -> Result<efir_middleware::cache::Caches> {
+    match &config.cache.redis_url {
+        Some(url) => efir_middleware::cache::Caches::with_redis(url, &config.cache.key_prefix)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis (cache.redis_url): {e}")),
+        None => Ok(efir_middleware::cache::Caches::default()),
+    }
 }
 
 /// This process's name in run records: `<host>:<pid>`.

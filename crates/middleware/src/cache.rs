@@ -1,5 +1,4 @@
-//! In-process caches of the device API's hot paths, invalidated by
-//! generation.
+//! Caches of the device API's hot paths, invalidated by generation.
 //!
 //! Every operator has a *content generation* in `efir_meta`
 //! (`content_gen:<client>`), bumped by every write through the Billing and
@@ -9,6 +8,11 @@
 //! entries unreachable at once on the node that made it and within a second
 //! on the others, which re-read the generation at most once a second per
 //! operator.
+//!
+//! With Redis (`cache.redis_url`), a bump is also published on
+//! `<prefix>content_gen`; every node subscribes and forgets that operator's
+//! generation at once, so other nodes follow immediately too, and
+//! serialized channel lists are shared between nodes through Redis.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,13 +23,29 @@ use efir_store::{with_db, Store};
 
 use crate::access::Place;
 
-/// How long a node trusts the generation it read.
+/// How long a node trusts the generation it read, without Redis.
 const GENERATION_TTL: Duration = Duration::from_secs(1);
+
+/// The same with Redis, whose published bumps arrive first; this only
+/// bounds staleness while the subscription is down.
+const GENERATION_TTL_WITH_REDIS: Duration = Duration::from_secs(10);
+
+/// Seconds a shared value lives in Redis.
+const SHARED_TTL_SECS: u64 = 300;
+
+/// Redis, when configured.
+#[derive(Clone)]
+struct Shared {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
 
 /// The caches of one middleware.
 #[derive(Clone)]
 pub struct Caches {
     generations: Arc<Mutex<HashMap<i64, (String, Instant)>>>,
+    generation_ttl: Duration,
+    shared: Option<Shared>,
     /// Values by key, typed by the caller through [`Caches::get_or_load`].
     values: moka::future::Cache<String, Arc<dyn std::any::Any + Send + Sync>>,
     places: moka::future::Cache<IpAddr, Place>,
@@ -35,6 +55,8 @@ impl Default for Caches {
     fn default() -> Self {
         Caches {
             generations: Arc::default(),
+            generation_ttl: GENERATION_TTL,
+            shared: None,
             values: moka::future::Cache::builder()
                 .max_capacity(50_000)
                 .time_to_live(Duration::from_secs(300))
@@ -52,11 +74,45 @@ fn gen_key(client_id: i64) -> String {
 }
 
 impl Caches {
+    /// Caches that also use Redis at `url`: shared serialized lists and
+    /// generation bumps published to every node. Subscribes in the
+    /// background; without Redis the caches still work, polling.
+    pub async fn with_redis(url: &str, prefix: &str) -> Result<Caches, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            redis::aio::ConnectionManager::new(client.clone()),
+        )
+        .await
+        .map_err(|_| "Redis did not answer within 5 seconds".to_string())?
+        .map_err(|e| e.to_string())?;
+        let caches = Caches {
+            shared: Some(Shared {
+                conn,
+                prefix: prefix.to_string(),
+            }),
+            generation_ttl: GENERATION_TTL_WITH_REDIS,
+            ..Caches::default()
+        };
+        let generations = caches.generations.clone();
+        let channel = format!("{prefix}content_gen");
+        tokio::spawn(async move {
+            loop {
+                match subscribe(&client, &channel, &generations).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(error = %e, "Redis subscription lost; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(caches)
+    }
+
     /// The operator's current generation (with the global cache epoch).
     pub async fn generation(&self, store: &Store, client_id: i64) -> Result<String, sqlx::Error> {
         if let Ok(map) = self.generations.lock() {
             if let Some((g, at)) = map.get(&client_id) {
-                if at.elapsed() < GENERATION_TTL {
+                if at.elapsed() < self.generation_ttl {
                     return Ok(g.clone());
                 }
             }
@@ -98,6 +154,53 @@ impl Caches {
         if let Ok(mut map) = self.generations.lock() {
             map.remove(&client_id);
         }
+        if let Some(shared) = &self.shared {
+            let mut conn = shared.conn.clone();
+            let published: Result<i64, _> = redis::cmd("PUBLISH")
+                .arg(format!("{}content_gen", shared.prefix))
+                .arg(client_id)
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = published {
+                tracing::warn!(client_id, error = %e, "cannot publish the content generation");
+            }
+        }
+    }
+
+    /// Like [`Caches::get_or_load`] for serialized answers, which are also
+    /// shared between nodes through Redis when it is configured.
+    pub async fn get_or_load_bytes<E, F>(&self, key: String, load: F) -> Result<Arc<Vec<u8>>, E>
+    where
+        F: std::future::Future<Output = Result<Vec<u8>, E>>,
+    {
+        let shared = self.shared.clone();
+        self.get_or_load(key.clone(), async move {
+            let Some(shared) = shared else {
+                return load.await;
+            };
+            let redis_key = format!("{}{key}", shared.prefix);
+            let mut conn = shared.conn.clone();
+            let found: Result<Option<Vec<u8>>, _> = redis::cmd("GET")
+                .arg(&redis_key)
+                .query_async(&mut conn)
+                .await;
+            if let Ok(Some(bytes)) = found {
+                return Ok(bytes);
+            }
+            let bytes = load.await?;
+            let stored: Result<(), _> = redis::cmd("SET")
+                .arg(&redis_key)
+                .arg(bytes.as_slice())
+                .arg("EX")
+                .arg(SHARED_TTL_SECS)
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = stored {
+                tracing::debug!(error = %e, "cannot share a cached answer");
+            }
+            Ok(bytes)
+        })
+        .await
     }
 
     /// The cached value under `key`, or what `load` makes (then cached).
@@ -134,4 +237,26 @@ impl Caches {
             map.clear();
         }
     }
+}
+
+/// Listens for generation bumps and forgets the bumped operators'
+/// generations; returns when the connection ends.
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+    generations: &Mutex<HashMap<i64, (String, Instant)>>,
+) -> Result<(), redis::RedisError> {
+    use futures::StreamExt;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    let mut messages = pubsub.on_message();
+    while let Some(msg) = messages.next().await {
+        let Ok(client_id) = msg.get_payload::<i64>() else {
+            continue;
+        };
+        if let Ok(mut map) = generations.lock() {
+            map.remove(&client_id);
+        }
+    }
+    Ok(())
 }

@@ -47,7 +47,21 @@ pub struct Middleware {
 
 /// The HTTP routes of the middleware, mounted by `efir serve`.
 pub fn routes(store: Store) -> Router {
-    routes_with(store, default_trusted_proxies())
+    routes_with(
+        store,
+        Options {
+            trusted_proxies: default_trusted_proxies(),
+            caches: cache::Caches::default(),
+        },
+    )
+}
+
+/// How the middleware is set up.
+pub struct Options {
+    /// Proxies whose `X-Real-IP`/`X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<efir_core::net::Cidr>,
+    /// The caches (in-process, or with Redis: [`cache::Caches::with_redis`]).
+    pub caches: cache::Caches,
 }
 
 /// Proxies trusted by default to report the subscriber's address: the
@@ -59,16 +73,15 @@ pub fn default_trusted_proxies() -> Vec<efir_core::net::Cidr> {
         .collect()
 }
 
-/// The routes, with the proxies whose `X-Real-IP`/`X-Forwarded-For` are
-/// believed.
-pub fn routes_with(store: Store, trusted_proxies: Vec<efir_core::net::Cidr>) -> Router {
+/// The routes with `options`.
+pub fn routes_with(store: Store, options: Options) -> Router {
     let state = Middleware {
         store,
         device: device::DeviceState {
             limiter: Default::default(),
-            trusted_proxies: std::sync::Arc::new(trusted_proxies),
+            trusted_proxies: std::sync::Arc::new(options.trusted_proxies),
         },
-        caches: cache::Caches::default(),
+        caches: options.caches,
     };
     Router::new()
         .route("/tvmiddleware/api/{*method}", any(device::call))

@@ -123,3 +123,147 @@ async fn writes_invalidate_cached_lists_on_every_node() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn with_redis_other_nodes_follow_at_once_and_share_lists() {
+    let redis_url =
+        std::env::var("EFIR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("efir-test-{}:", efir_core::secret::random_hex(4));
+    for s in Server::both().await {
+        let node = |store: efir_store::Store| {
+            let redis_url = redis_url.clone();
+            let prefix = prefix.clone();
+            async move {
+                let caches = efir_middleware::cache::Caches::with_redis(&redis_url, &prefix)
+                    .await
+                    .unwrap();
+                let app = efir_middleware::routes_with(
+                    store,
+                    efir_middleware::Options {
+                        trusted_proxies: efir_middleware::default_trusted_proxies(),
+                        caches,
+                    },
+                );
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let base = format!("http://{}", listener.local_addr().unwrap());
+                let task = tokio::spawn(async move {
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .await
+                    .unwrap()
+                });
+                (base, task)
+            }
+        };
+        let (a, task_a) = node(s.db.store.clone()).await;
+        let (b, task_b) = node(s.db.store.clone()).await;
+        // Give the subscriptions a moment to be in place.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let customer = s
+            .billing_ok("customer/create", &[("firstname", "Ann")])
+            .await["customer_id"]
+            .to_string();
+        let tariff = s
+            .billing_ok(
+                "tariff/create",
+                &[("name", "Basic"), ("basic_tariff_priority", "1")],
+            )
+            .await;
+        let tariff = tariff["tariff_id"]
+            .as_i64()
+            .or(tariff["id"].as_i64())
+            .unwrap()
+            .to_string();
+        s.billing_ok(
+            "customer/tariff/assign",
+            &[("customer_id", &customer), ("tariff_id", &tariff)],
+        )
+        .await;
+        s.billing_ok(
+            "account/create",
+            &[
+                ("customer_id", &customer),
+                ("abonement", "77"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+        let login: Value = s
+            .http
+            .get(format!("{a}/tvmiddleware/api/login/"))
+            .query(&[
+                ("client_id", s.client.id.to_string().as_str()),
+                ("api_key", API_KEY),
+                ("abonement", "77"),
+                ("password", "pw"),
+                ("device_uid", "d"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = login["authkey"].as_str().unwrap().to_string();
+
+        // Writes go through node A's Content API.
+        let content = |name: &'static str| {
+            let (s, a, tariff) = (&s, a.clone(), tariff.clone());
+            async move {
+                let mut pairs: Vec<(String, String)> = vec![
+                    ("name".into(), name.into()),
+                    ("tariff_id".into(), tariff),
+                    ("client_id".into(), s.client.id.to_string()),
+                ];
+                let sig = efir_middleware::api::signature(&pairs, common::CONTENT_KEY);
+                pairs.push(("signature".into(), sig));
+                let v: Value = s
+                    .http
+                    .post(format!("{a}/content/api/channel/create/"))
+                    .form(&pairs)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(v["error"], 0, "{v}");
+            }
+        };
+        content("One").await;
+        assert_eq!(list(&s.http, &b, s.client.id, &key).await, vec!["One"]);
+        content("Two").await;
+        // Node B trusts its generation for 10 s with Redis: seeing the new
+        // channel well before that proves the published bump arrived.
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            seen = list(&s.http, &b, s.client.id, &key).await;
+            if seen.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, vec!["One", "Two"], "{}", s.label());
+
+        // The serialized list is shared through Redis.
+        let redis = redis::Client::open(redis_url.as_str()).unwrap();
+        let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}rendered:{}:*", s.client.id))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "{}: shared answers in Redis", s.label());
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        task_a.abort();
+        task_b.abort();
+        s.stop().await;
+    }
+}

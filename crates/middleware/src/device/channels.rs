@@ -215,7 +215,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
         );
         let raw = mw
             .caches
-            .get_or_load(key, async {
+            .get_or_load_bytes(key, async {
                 let channels = render(call, &rows, &marks, &view);
                 serde_json::to_vec(
                     &json!({ "channels": channels, "error": 0, "error_message": "" }),
