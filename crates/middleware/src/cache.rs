@@ -49,7 +49,13 @@ pub struct Caches {
     /// Values by key, typed by the caller through [`Caches::get_or_load`].
     values: moka::future::Cache<String, Arc<dyn std::any::Any + Send + Sync>>,
     places: moka::future::Cache<IpAddr, Place>,
+    /// Short-lived entries (sessions): a few seconds.
+    short: moka::future::Cache<String, Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+/// How long short-lived entries (sessions) are trusted; a session ended on
+/// another node (or by a command) is refused there within this time.
+pub const SHORT_TTL: Duration = Duration::from_secs(5);
 
 impl Default for Caches {
     fn default() -> Self {
@@ -64,6 +70,10 @@ impl Default for Caches {
             places: moka::future::Cache::builder()
                 .max_capacity(200_000)
                 .time_to_live(Duration::from_secs(300))
+                .build(),
+            short: moka::future::Cache::builder()
+                .max_capacity(500_000)
+                .time_to_live(SHORT_TTL)
                 .build(),
         }
     }
@@ -219,6 +229,22 @@ impl Caches {
         Ok(value)
     }
 
+    /// A short-lived entry.
+    pub async fn short_get<T: Clone + Send + Sync + 'static>(&self, key: &str) -> Option<T> {
+        let v = self.short.get(key).await?;
+        v.downcast_ref::<T>().cloned()
+    }
+
+    /// Stores a short-lived entry.
+    pub async fn short_put<T: Send + Sync + 'static>(&self, key: String, value: T) {
+        self.short.insert(key, Arc::new(value)).await;
+    }
+
+    /// Forgets a short-lived entry.
+    pub async fn short_forget(&self, key: &str) {
+        self.short.invalidate(key).await;
+    }
+
     /// Where `ip` is, cached.
     pub async fn place(&self, store: &Store, ip: IpAddr) -> Result<Place, crate::api::ApiError> {
         if let Some(p) = self.places.get(&ip).await {
@@ -233,6 +259,7 @@ impl Caches {
     pub fn clear(&self) {
         self.values.invalidate_all();
         self.places.invalidate_all();
+        self.short.invalidate_all();
         if let Ok(mut map) = self.generations.lock() {
             map.clear();
         }

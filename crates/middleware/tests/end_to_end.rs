@@ -173,3 +173,58 @@ async fn billing_content_and_device_apis_together() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn sessions_end_with_their_account() {
+    let s = Server::start(efir_store::testing::TestDb::sqlite().await).await;
+    let customer = s
+        .billing_ok("customer/create", &[("firstname", "Ann")])
+        .await["customer_id"]
+        .to_string();
+    let tariff = s
+        .billing_ok(
+            "tariff/create",
+            &[("name", "Basic"), ("basic_tariff_priority", "1")],
+        )
+        .await;
+    let tariff = tariff["tariff_id"]
+        .as_i64()
+        .or(tariff["id"].as_i64())
+        .unwrap()
+        .to_string();
+    s.billing_ok(
+        "customer/tariff/assign",
+        &[("customer_id", &customer), ("tariff_id", &tariff)],
+    )
+    .await;
+    s.billing_ok(
+        "account/create",
+        &[
+            ("customer_id", &customer),
+            ("abonement", "9"),
+            ("password", "pw"),
+        ],
+    )
+    .await;
+    let login = tv(
+        &s,
+        "login",
+        &[
+            ("api_key", API_KEY),
+            ("abonement", "9"),
+            ("password", "pw"),
+            ("device_uid", "x"),
+        ],
+    )
+    .await;
+    let key = login["authkey"].as_str().unwrap().to_string();
+    assert_eq!(
+        tv(&s, "channel/list", &[("authkey", &key)]).await["error"],
+        0
+    );
+    // The billing system deletes the account while its session is cached.
+    s.billing_ok("account/delete", &[("abonement", "9")]).await;
+    let after = tv(&s, "channel/list", &[("authkey", &key)]).await;
+    assert_eq!(after["error"], 403, "{after}");
+    s.stop().await;
+}

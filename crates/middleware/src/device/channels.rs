@@ -149,13 +149,17 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
     if access.channel_list_changed_at > 0
         && access.channel_list_changed_at >= session.channel_list_loaded_at
     {
+        let now = efir_store::now();
         let loaded = "UPDATE account_authkey SET channel_list_loaded_at = $1 WHERE id = $2";
         with_db!(mw.store.pool(), p => sqlx::query(loaded)
-            .bind(efir_store::now())
+            .bind(now)
             .bind(session.id)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        let mut cached = session.clone();
+        cached.channel_list_loaded_at = now;
+        mw.caches.short_put(cached.cache_key.clone(), cached).await;
     }
     let ids = &access.tariff_ids;
     if ids.is_empty() {

@@ -412,6 +412,7 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
 /// `logout/`: ends the session.
 pub async fn logout(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let session = call.session(mw).await?;
+    mw.caches.short_forget(&session.cache_key).await;
     let sql = "DELETE FROM account_authkey WHERE id = $1";
     with_db!(mw.store.pool(), p => sqlx::query(sql)
         .bind(session.id)
@@ -428,8 +429,15 @@ pub(crate) async fn account_active(
 ) -> Result<(bool, String, i64), DeviceError> {
     let sql = "SELECT active, activation_date, deactivation_date, status_reason, customer_id \
                FROM account WHERE id = $1";
-    let (flag, from, to, reason, customer): (bool, Option<i64>, Option<i64>, String, i64) =
-        with_db!(mw.store.pool(), p => sqlx::query_as(sql).bind(account_id).fetch_one(p).await)?;
+    type Row = (bool, Option<i64>, Option<i64>, String, i64);
+    let row: Option<Row> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
+        .bind(account_id)
+        .fetch_optional(p)
+        .await)?;
+    // A session whose account was just deleted (still cached for a few
+    // seconds) is simply no longer valid.
+    let (flag, from, to, reason, customer) =
+        row.ok_or_else(|| DeviceError::new(super::ERR_AUTH, "authorization required"))?;
     let now = efir_store::now();
     let active = flag && from.is_none_or(|t| t <= now) && to.is_none_or(|t| t > now);
     Ok((active, reason, customer))

@@ -95,6 +95,11 @@ impl From<sqlx::Error> for DeviceError {
 /// A valid session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {
+    /// Where this session is cached (operator and authkey).
+    #[sqlx(skip)]
+    pub cache_key: String,
+    /// When it expires.
+    pub expires_at: i64,
     /// Session row id.
     pub id: i64,
     /// The account.
@@ -134,8 +139,19 @@ impl Call {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
         let now = efir_store::now();
-        let sql =
-            "SELECT s.id, s.account_id, s.device_uid, s.last_seen_at, s.channel_list_loaded_at \
+        let cache_key = format!("session:{}:{key}", self.client.id);
+        // Sessions are cached for a few seconds (cache::SHORT_TTL): a
+        // logout on this node forgets at once, elsewhere within that time.
+        if let Some(mut session) = mw.caches.short_get::<Session>(&cache_key).await {
+            if session.expires_at > now {
+                if now - session.last_seen_at >= LAST_SEEN_PRECISION_SECS {
+                    self.touch(mw, &mut session, now).await?;
+                }
+                return Ok(session);
+            }
+        }
+        let sql = "SELECT s.id, s.account_id, s.device_uid, s.last_seen_at, \
+                   s.channel_list_loaded_at, s.expires_at \
                    FROM account_authkey s JOIN account a ON a.id = s.account_id \
                    WHERE s.authkey = $1 AND a.client_id = $2 AND s.expires_at > $3";
         let found: Option<Session> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
@@ -144,19 +160,40 @@ impl Call {
             .bind(now)
             .fetch_optional(p)
             .await)?;
-        let session = found.ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
+        let mut session =
+            found.ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
+        session.cache_key = cache_key;
         // Last-seen times are for people (who is online); a minute's
         // precision spares a write on almost every call.
         if now - session.last_seen_at >= LAST_SEEN_PRECISION_SECS {
-            let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
-            with_db!(mw.store.pool(), p => sqlx::query(touch)
-                .bind(now)
-                .bind(session.id)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))?;
+            self.touch(mw, &mut session, now).await?;
+        } else {
+            mw.caches
+                .short_put(session.cache_key.clone(), session.clone())
+                .await;
         }
         Ok(session)
+    }
+
+    /// Records that the session was seen now (and caches it).
+    async fn touch(
+        &self,
+        mw: &Middleware,
+        session: &mut Session,
+        now: i64,
+    ) -> Result<(), DeviceError> {
+        let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
+        with_db!(mw.store.pool(), p => sqlx::query(touch)
+            .bind(now)
+            .bind(session.id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        session.last_seen_at = now;
+        mw.caches
+            .short_put(session.cache_key.clone(), session.clone())
+            .await;
+        Ok(())
     }
 
     /// `field` localised for the call's language: the `<field>_langN`
