@@ -2,37 +2,11 @@
 
 mod common;
 
+use common::{exec, Arg};
+
 use common::{Server, API_KEY};
-use efir_store::{with_db, Store};
 use serde_json::Value;
 
-/// Runs one statement with integer/text arguments; returns the new id when
-/// the statement says `RETURNING id`.
-async fn exec(store: &Store, sql: &str, args: &[Arg<'_>]) -> i64 {
-    with_db!(store.pool(), p => {
-        let mut q = sqlx::query_scalar::<_, i64>(sql);
-        for a in args {
-            q = match a {
-                Arg::I(v) => q.bind(*v),
-                Arg::S(v) => q.bind(v.to_string()),
-                Arg::B(v) => q.bind(*v),
-                Arg::Bytes(v) => q.bind(v.to_vec()),
-            };
-        }
-        if sql.contains("RETURNING") {
-            q.fetch_one(p).await.unwrap()
-        } else {
-            q.fetch_optional(p).await.unwrap().unwrap_or(0)
-        }
-    })
-}
-
-enum Arg<'a> {
-    I(i64),
-    S(&'a str),
-    B(bool),
-    Bytes(&'a [u8]),
-}
 use Arg::{Bytes, B, I, S};
 
 /// A world: channels 1-3, a paid tariff with 1 and 2, a free tariff (kept
@@ -116,45 +90,6 @@ async fn world(s: &Server) -> World {
 }
 
 impl Server {
-    async fn tv(&self, method: &str, params: &[(&str, &str)]) -> Value {
-        self.tv_from(method, params, None, None).await
-    }
-
-    async fn tv_from(
-        &self,
-        method: &str,
-        params: &[(&str, &str)],
-        real_ip: Option<&str>,
-        cookie: Option<&str>,
-    ) -> Value {
-        let res = self.tv_raw(method, params, real_ip, cookie).await;
-        assert_eq!(res.status(), 200, "{method}");
-        res.json().await.unwrap()
-    }
-
-    async fn tv_raw(
-        &self,
-        method: &str,
-        params: &[(&str, &str)],
-        real_ip: Option<&str>,
-        cookie: Option<&str>,
-    ) -> reqwest::Response {
-        let mut pairs: Vec<(String, String)> =
-            vec![("client_id".into(), self.client.id.to_string())];
-        pairs.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut req = self
-            .http
-            .get(format!("{}/tvmiddleware/api/{method}/", self.base))
-            .query(&pairs);
-        if let Some(ip) = real_ip {
-            req = req.header("X-Real-IP", ip);
-        }
-        if let Some(c) = cookie {
-            req = req.header("Cookie", c);
-        }
-        req.send().await.unwrap()
-    }
-
     async fn login(&self, abonement: &str, password: &str, device_uid: &str) -> Value {
         self.tv(
             "login",

@@ -6,21 +6,6 @@
 mod common;
 
 use common::{Server, API_KEY};
-use serde_json::Value;
-
-async fn tv(s: &Server, method: &str, params: &[(&str, &str)]) -> Value {
-    let mut pairs: Vec<(&str, String)> = vec![("client_id", s.client.id.to_string())];
-    pairs.extend(params.iter().map(|(k, v)| (*k, v.to_string())));
-    s.http
-        .get(format!("{}/tvmiddleware/api/{method}/", s.base))
-        .query(&pairs)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn billing_content_and_device_apis_together() {
@@ -116,21 +101,23 @@ async fn billing_content_and_device_apis_together() {
         )
         .await;
 
-        let login = tv(
-            &s,
-            "login",
-            &[
-                ("api_key", API_KEY),
-                ("abonement", "5001"),
-                ("password", "pa55"),
-                ("device_uid", "stb-1"),
-            ],
-        )
-        .await;
+        let login = s
+            .tv(
+                "login",
+                &[
+                    ("api_key", API_KEY),
+                    ("abonement", "5001"),
+                    ("password", "pa55"),
+                    ("device_uid", "stb-1"),
+                ],
+            )
+            .await;
         assert_eq!(login["error"], 0, "{}: {login}", s.label());
         assert_eq!(login["customer_ext_id"], "crm-1");
         let key = login["authkey"].as_str().unwrap().to_string();
-        let list = tv(&s, "channel/list", &[("authkey", &key), ("lang", "ru")]).await;
+        let list = s
+            .tv("channel/list", &[("authkey", &key), ("lang", "ru")])
+            .await;
         let names: Vec<&str> = list["channels"]
             .as_array()
             .unwrap()
@@ -146,9 +133,9 @@ async fn billing_content_and_device_apis_together() {
             &[("customer_id", &customer_id), ("tariff_id", &premium_id)],
         )
         .await;
-        let status = tv(&s, "account/status", &[("authkey", &key)]).await;
+        let status = s.tv("account/status", &[("authkey", &key)]).await;
         assert_eq!(status["channel_list_changed"], 1, "{status}");
-        let list = tv(&s, "channel/list", &[("authkey", &key)]).await;
+        let list = s.tv("channel/list", &[("authkey", &key)]).await;
         assert_eq!(list["channels"].as_array().unwrap().len(), 3);
 
         // Deactivated for debt: the login is refused (no free package here).
@@ -157,17 +144,17 @@ async fn billing_content_and_device_apis_together() {
             &[("abonement", "5001"), ("status_reason", "DEBT")],
         )
         .await;
-        let again = tv(
-            &s,
-            "login",
-            &[
-                ("api_key", API_KEY),
-                ("abonement", "5001"),
-                ("password", "pa55"),
-                ("device_uid", "stb-1"),
-            ],
-        )
-        .await;
+        let again = s
+            .tv(
+                "login",
+                &[
+                    ("api_key", API_KEY),
+                    ("abonement", "5001"),
+                    ("password", "pa55"),
+                    ("device_uid", "stb-1"),
+                ],
+            )
+            .await;
         assert_eq!(again["error"], 2, "{again}");
         let _ = channels;
         s.stop().await;
@@ -206,25 +193,22 @@ async fn sessions_end_with_their_account() {
         ],
     )
     .await;
-    let login = tv(
-        &s,
-        "login",
-        &[
-            ("api_key", API_KEY),
-            ("abonement", "9"),
-            ("password", "pw"),
-            ("device_uid", "x"),
-        ],
-    )
-    .await;
+    let login = s
+        .tv(
+            "login",
+            &[
+                ("api_key", API_KEY),
+                ("abonement", "9"),
+                ("password", "pw"),
+                ("device_uid", "x"),
+            ],
+        )
+        .await;
     let key = login["authkey"].as_str().unwrap().to_string();
-    assert_eq!(
-        tv(&s, "channel/list", &[("authkey", &key)]).await["error"],
-        0
-    );
+    assert_eq!(s.tv("channel/list", &[("authkey", &key)]).await["error"], 0);
     // The billing system deletes the account while its session is cached.
     s.billing_ok("account/delete", &[("abonement", "9")]).await;
-    let after = tv(&s, "channel/list", &[("authkey", &key)]).await;
+    let after = s.tv("channel/list", &[("authkey", &key)]).await;
     assert_eq!(after["error"], 403, "{after}");
     s.stop().await;
 }

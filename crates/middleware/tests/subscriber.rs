@@ -4,31 +4,12 @@
 
 mod common;
 
+use common::{exec, Arg};
+
 use common::{Server, API_KEY};
 use efir_store::audit::AuditFilter;
 use efir_store::{with_db, Store};
 use serde_json::Value;
-
-/// Runs one statement with integer/text arguments; returns the new id when
-/// the statement says `RETURNING id`, or the single integer a `SELECT`
-/// yields (0 when it yields no row).
-async fn exec(store: &Store, sql: &str, args: &[Arg<'_>]) -> i64 {
-    with_db!(store.pool(), p => {
-        let mut q = sqlx::query_scalar::<_, i64>(sql);
-        for a in args {
-            q = match a {
-                Arg::I(v) => q.bind(*v),
-                Arg::S(v) => q.bind(v.to_string()),
-                Arg::B(v) => q.bind(*v),
-            };
-        }
-        if sql.contains("RETURNING") {
-            q.fetch_one(p).await.unwrap()
-        } else {
-            q.fetch_optional(p).await.unwrap().unwrap_or(0)
-        }
-    })
-}
 
 /// One text value of a query with one integer argument.
 async fn text(store: &Store, sql: &str, id: i64) -> String {
@@ -39,11 +20,6 @@ async fn text(store: &Store, sql: &str, id: i64) -> String {
         .unwrap())
 }
 
-enum Arg<'a> {
-    I(i64),
-    S(&'a str),
-    B(bool),
-}
 use Arg::{B, I, S};
 
 /// 2026-01-10, 2026-02-05 12:00 and 2026-03-01 18:00 UTC.
@@ -153,21 +129,6 @@ async fn world(s: &Server) -> World {
 }
 
 impl Server {
-    async fn tv(&self, method: &str, params: &[(&str, &str)]) -> Value {
-        let mut pairs: Vec<(String, String)> =
-            vec![("client_id".into(), self.client.id.to_string())];
-        pairs.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let res = self
-            .http
-            .get(format!("{}/tvmiddleware/api/{method}/", self.base))
-            .query(&pairs)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{method}");
-        res.json().await.unwrap()
-    }
-
     /// Logs `abonement`/`secret` in; returns the authkey.
     async fn login(&self, abonement: &str) -> String {
         let v = self

@@ -5,6 +5,7 @@
 use efir_store::clients::{Client, NewClient};
 use efir_store::testing::TestDb;
 use efir_store::Actor;
+use efir_store::{with_db, Store};
 use serde_json::Value;
 
 /// The API keys of the test operator.
@@ -138,5 +139,82 @@ impl Server {
     pub async fn stop(self) {
         self.task.abort();
         self.db.cleanup().await;
+    }
+}
+
+/// A bound value of [`exec`].
+pub enum Arg<'a> {
+    /// An integer.
+    I(i64),
+    /// Text.
+    S(&'a str),
+    /// A flag.
+    B(bool),
+    /// Bytes.
+    Bytes(&'a [u8]),
+}
+
+/// Runs one statement; returns the new id when it says `RETURNING id`, or
+/// the single integer a `SELECT` yields (0 when it yields no row).
+pub async fn exec(store: &Store, sql: &str, args: &[Arg<'_>]) -> i64 {
+    with_db!(store.pool(), p => {
+        let mut q = sqlx::query_scalar::<_, i64>(sql);
+        for a in args {
+            q = match a {
+                Arg::I(v) => q.bind(*v),
+                Arg::S(v) => q.bind(v.to_string()),
+                Arg::B(v) => q.bind(*v),
+                Arg::Bytes(v) => q.bind(v.to_vec()),
+            };
+        }
+        if sql.contains("RETURNING") {
+            q.fetch_one(p).await.unwrap()
+        } else {
+            q.fetch_optional(p).await.unwrap().unwrap_or(0)
+        }
+    })
+}
+
+impl Server {
+    /// A device API call (GET) as this operator; returns the JSON.
+    pub async fn tv(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        self.tv_from(method, params, None, None).await
+    }
+
+    /// A device API call with an `X-Real-IP` and a `Cookie`.
+    pub async fn tv_from(
+        &self,
+        method: &str,
+        params: &[(&str, &str)],
+        real_ip: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Value {
+        let res = self.tv_raw(method, params, real_ip, cookie).await;
+        assert_eq!(res.status(), 200, "{method} {params:?}");
+        res.json().await.unwrap()
+    }
+
+    /// A device API call; the raw response.
+    pub async fn tv_raw(
+        &self,
+        method: &str,
+        params: &[(&str, &str)],
+        real_ip: Option<&str>,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut pairs: Vec<(String, String)> =
+            vec![("client_id".into(), self.client.id.to_string())];
+        pairs.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut req = self
+            .http
+            .get(format!("{}/tvmiddleware/api/{method}/", self.base))
+            .query(&pairs);
+        if let Some(ip) = real_ip {
+            req = req.header("X-Real-IP", ip);
+        }
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        req.send().await.unwrap()
     }
 }
