@@ -216,6 +216,14 @@ pub enum ManageCommand {
         #[arg(long, alias = "client_id")]
         client_id: Option<i64>,
     },
+    /// Replace the IP geolocation table (tariff geography) from a CSV file:
+    /// `FIRST,LAST,CC[,City]` or `NETWORK/PREFIX,CC[,City]` per line.
+    #[command(alias = "geoip_import")]
+    GeoipImport {
+        /// The CSV file.
+        #[arg(long, short)]
+        file: PathBuf,
+    },
     /// Log every device of an operator out (end all its sessions).
     #[command(alias = "delete_authkeys")]
     DeleteAuthkeys {
@@ -373,6 +381,7 @@ impl ManageCommand {
             ManageCommand::CheckStreamServices { .. } => "check-stream-services",
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
             ManageCommand::CacheChannelList { .. } => "cache-channel-list",
+            ManageCommand::GeoipImport { .. } => "geoip-import",
         }
     }
 

@@ -117,6 +117,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             }
             Ok(Report::new(text.trim_end(), serde_json::to_value(&report)?))
         }
+        ManageCommand::GeoipImport { file } => geoip_import(ctx, &file, actor).await,
         ManageCommand::CacheChannelList { client_id } => {
             let ids = efir_middleware::ops::refresh_channel_lists(ctx.store(), client_id).await?;
             Ok(Report::new(
@@ -588,6 +589,56 @@ pub async fn restore(ctx: Ctx, input: &Path, yes: bool) -> Result<Report> {
             input.display()
         ),
         json!({ "schema_version": version, "clients": clients }),
+    ))
+}
+
+async fn geoip_import(ctx: &Ctx, file: &Path, actor: Actor) -> Result<Report> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let ranges = efir_middleware::ops::parse_geo_csv(&text).map_err(|errors| {
+        let shown: Vec<&String> = errors.iter().take(10).collect();
+        let more = errors.len().saturating_sub(shown.len());
+        anyhow!(
+            "{}: {}{}; nothing was imported",
+            file.display(),
+            shown
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        )
+    })?;
+    let bar = if ctx.interactive && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(ranges.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ranges ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let report = efir_middleware::ops::import_geo(ctx.store(), &ranges, actor, |n| {
+        if let Some(bar) = &bar {
+            bar.set_position(n);
+        }
+    })
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    Ok(Report::new(
+        format!(
+            "imported {} ranges ({} new countries, {} new cities)",
+            report.ranges, report.new_countries, report.new_cities
+        ),
+        serde_json::to_value(&report)?,
     ))
 }
 

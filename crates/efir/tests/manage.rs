@@ -470,3 +470,36 @@ async fn builtin_schedule_and_middleware_commands() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn geoip_import_from_the_command_line() {
+    let env = Env::sqlite().await;
+    let good = env.path("geo.csv");
+    std::fs::write(
+        &good,
+        "203.0.113.0,203.0.113.255,DE,Berlin\n198.51.100.0/24,FR\n",
+    )
+    .unwrap();
+    let done = env.manage_json(&["geoip_import", "--file", good.to_str().unwrap()]);
+    assert_eq!(done["ranges"], 2);
+    let bad = env.path("bad.csv");
+    std::fs::write(&bad, "203.0.113.0,203.0.113.255,DE\nnonsense\n").unwrap();
+    let out = env.manage(&["geoip-import", "--file", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 2: expected FIRST,LAST,CC") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    let store = env.store().await;
+    let n: i64 = efir_store::with_db!(store.pool(), p => sqlx::query_scalar("SELECT COUNT(*) FROM geo_ip_range").fetch_one(p).await).unwrap();
+    assert_eq!(n, 2, "the previous table is intact");
+    store.close().await;
+    let out = env.manage(&["geoip-import", "--file", "/no/such/file.csv"]);
+    assert!(
+        stderr(&out).starts_with("error: cannot read /no/such/file.csv"),
+        "{}",
+        stderr(&out)
+    );
+    env.cleanup().await;
+}

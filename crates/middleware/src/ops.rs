@@ -542,3 +542,179 @@ pub async fn refresh_channel_lists(
     }
     Ok(ids)
 }
+
+/// One range of the geolocation table, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoRange {
+    /// First address (16-byte key).
+    pub from: [u8; 16],
+    /// Last address (16-byte key).
+    pub to: [u8; 16],
+    /// ISO 3166 two-letter country code, upper case.
+    pub country: String,
+    /// City name (may be empty).
+    pub city: String,
+}
+
+/// Parses a geolocation CSV: each line `FIRST,LAST,CC[,City]` (addresses)
+/// or `NETWORK/PREFIX,CC[,City]`, IPv4 or IPv6; `#` comments and blank
+/// lines are skipped. Every bad line is reported with its number.
+pub fn parse_geo_csv(text: &str) -> Result<Vec<GeoRange>, Vec<String>> {
+    use std::net::IpAddr;
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .collect();
+        let n = i + 1;
+        let parsed = if fields[0].contains('/') {
+            match fields[0].parse::<efir_core::net::Cidr>() {
+                Ok(net) => {
+                    let from = efir_core::net::ip_key(net.addr());
+                    let bits = match net.addr() {
+                        IpAddr::V4(_) => 96 + u32::from(net.prefix()),
+                        IpAddr::V6(_) => u32::from(net.prefix()),
+                    };
+                    let host_bits = 128 - bits;
+                    let mask = if host_bits == 128 {
+                        u128::MAX
+                    } else {
+                        (1u128 << host_bits) - 1
+                    };
+                    let to = (u128::from_be_bytes(from) | mask).to_be_bytes();
+                    Ok((from, to, &fields[1..]))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        } else if fields.len() >= 3 {
+            match (fields[0].parse::<IpAddr>(), fields[1].parse::<IpAddr>()) {
+                (Ok(a), Ok(b)) if a.is_ipv4() == b.is_ipv4() => {
+                    let (from, to) = (efir_core::net::ip_key(a), efir_core::net::ip_key(b));
+                    if from <= to {
+                        Ok((from, to, &fields[2..]))
+                    } else {
+                        Err("the first address is after the last".to_string())
+                    }
+                }
+                _ => Err("expected FIRST,LAST,CC[,City] or NETWORK/PREFIX,CC[,City]".to_string()),
+            }
+        } else {
+            Err("expected FIRST,LAST,CC[,City] or NETWORK/PREFIX,CC[,City]".to_string())
+        };
+        match parsed {
+            Ok((from, to, rest)) => {
+                let country = rest.first().copied().unwrap_or("").to_ascii_uppercase();
+                if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+                    errors.push(format!(
+                        "line {n}: `{country}` is not a two-letter country code"
+                    ));
+                    continue;
+                }
+                let city = rest
+                    .get(1)
+                    .copied()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                out.push(GeoRange {
+                    from,
+                    to,
+                    country,
+                    city,
+                });
+            }
+            Err(e) => errors.push(format!("line {n}: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What a geolocation import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GeoImport {
+    /// Ranges now in the table.
+    pub ranges: u64,
+    /// Countries created.
+    pub new_countries: u64,
+    /// Cities created.
+    pub new_cities: u64,
+}
+
+/// Replaces the geolocation table with `ranges` in one transaction
+/// (countries and cities are created as needed); `progress` is called
+/// after each range.
+pub async fn import_geo(
+    store: &Store,
+    ranges: &[GeoRange],
+    actor: Actor,
+    progress: impl Fn(u64),
+) -> Result<GeoImport, StoreError> {
+    use std::collections::HashMap;
+    let mut tx = store.begin(actor).await?;
+    let mut report = GeoImport::default();
+    tx.execute("geo_ip_range", "DELETE FROM geo_ip_range", &[])
+        .await?;
+    let mut countries: HashMap<String, i64> = HashMap::new();
+    let mut cities: HashMap<(i64, String), i64> = HashMap::new();
+    for (i, r) in ranges.iter().enumerate() {
+        let country = match countries.get(&r.country) {
+            Some(id) => *id,
+            None => {
+                let found: Option<i64> = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+                    "SELECT id FROM country WHERE code = $1").bind(&r.country).fetch_optional(c).await)?;
+                let id = match found {
+                    Some(id) => id,
+                    None => {
+                        report.new_countries += 1;
+                        efir_store::with_tx!(tx, c => sqlx::query_scalar(
+                            "INSERT INTO country (code, name) VALUES ($1, $1) RETURNING id")
+                            .bind(&r.country).fetch_one(c).await)?
+                    }
+                };
+                countries.insert(r.country.clone(), id);
+                id
+            }
+        };
+        let city = if r.city.is_empty() {
+            None
+        } else if let Some(id) = cities.get(&(country, r.city.clone())) {
+            Some(*id)
+        } else {
+            let found: Option<i64> = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+                "SELECT id FROM city WHERE country_id = $1 AND name = $2")
+                .bind(country).bind(&r.city).fetch_optional(c).await)?;
+            let id = match found {
+                Some(id) => id,
+                None => {
+                    report.new_cities += 1;
+                    efir_store::with_tx!(tx, c => sqlx::query_scalar(
+                        "INSERT INTO city (country_id, name) VALUES ($1, $2) RETURNING id")
+                        .bind(country).bind(&r.city).fetch_one(c).await)?
+                }
+            };
+            cities.insert((country, r.city.clone()), id);
+            Some(id)
+        };
+        efir_store::with_tx!(tx, c => sqlx::query(
+            "INSERT INTO geo_ip_range (ip_from, ip_to, country_id, city_id) VALUES ($1, $2, $3, $4)")
+            .bind(r.from.to_vec()).bind(r.to.to_vec()).bind(country).bind(city)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        report.ranges += 1;
+        progress(i as u64 + 1);
+    }
+    tx.audit(None, "import", "geo_ip_range", None, json!(report))
+        .await?;
+    tx.commit().await?;
+    Ok(report)
+}

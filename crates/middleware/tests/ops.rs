@@ -227,3 +227,66 @@ async fn clone_content_copies_and_remaps_references() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn geolocation_csv_import_replaces_the_table() {
+    let csv = "# ranges\n203.0.113.0,203.0.113.255,de,Berlin\n198.51.100.0/24,FR\n2001:db8::/32,NL,Amsterdam\n\n";
+    let ranges = efir_middleware::ops::parse_geo_csv(csv).unwrap();
+    assert_eq!(ranges.len(), 3);
+    let bad = efir_middleware::ops::parse_geo_csv(
+        "1.2.3.4,1.2.3.0,DE\nx,y\n10.0.0.0/8,GERMANY\n::1,1.2.3.4,DE\n",
+    )
+    .unwrap_err();
+    assert_eq!(bad.len(), 4, "{bad:?}");
+    assert!(
+        bad[0].starts_with("line 1: the first address is after the last"),
+        "{bad:?}"
+    );
+    assert!(bad[2].starts_with("line 3: `GERMANY`"), "{bad:?}");
+
+    for s in Server::both().await {
+        let st = &s.db.store;
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        let report = efir_middleware::ops::import_geo(
+            st,
+            &ranges,
+            Actor::Command("geoip-import".into()),
+            |n| {
+                counted.store(n, std::sync::atomic::Ordering::SeqCst);
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.ranges, report.new_countries, report.new_cities),
+            (3, 3, 2),
+            "{}",
+            s.label()
+        );
+        assert_eq!(counted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let at = |ip: &str| {
+            let ip = ip.parse().unwrap();
+            async move { efir_middleware::access::locate(st, ip).await.unwrap() }
+        };
+        assert!(at("203.0.113.77").await.city_id.is_some());
+        assert!(at("198.51.100.1").await.country_id.is_some());
+        assert!(at("198.51.100.1").await.city_id.is_none());
+        assert!(at("2001:db8:1::5").await.city_id.is_some());
+        assert!(at("192.0.2.1").await.country_id.is_none());
+        // A second import replaces the first (countries are reused).
+        let again = efir_middleware::ops::import_geo(
+            st,
+            &ranges[..1],
+            Actor::Command("geoip-import".into()),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (again.ranges, again.new_countries, again.new_cities),
+            (1, 0, 0)
+        );
+        assert!(at("198.51.100.1").await.country_id.is_none());
+        s.stop().await;
+    }
+}
