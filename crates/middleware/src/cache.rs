@@ -255,6 +255,50 @@ impl Caches {
         Ok(place)
     }
 
+    /// With Redis: adds one to the counter `key` (which expires `window`
+    /// after its first count) and returns the new count; `None` without
+    /// Redis or when Redis fails (callers then count locally).
+    pub async fn shared_incr(&self, key: &str, window: Duration) -> Option<i64> {
+        let shared = self.shared.as_ref()?;
+        let mut conn = shared.conn.clone();
+        let full = format!("{}{key}", shared.prefix);
+        let (count,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&full, 1)
+            .cmd("EXPIRE")
+            .arg(&full)
+            .arg(window.as_secs())
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(count)
+    }
+
+    /// With Redis: the counter `key`; `None` without Redis or on failure.
+    pub async fn shared_count(&self, key: &str) -> Option<i64> {
+        let shared = self.shared.as_ref()?;
+        let mut conn = shared.conn.clone();
+        let count: Option<i64> = redis::cmd("GET")
+            .arg(format!("{}{key}", shared.prefix))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        Some(count.unwrap_or(0))
+    }
+
+    /// With Redis: removes the counter `key`.
+    pub async fn shared_reset(&self, key: &str) {
+        if let Some(shared) = &self.shared {
+            let mut conn = shared.conn.clone();
+            let _: Result<i64, _> = redis::cmd("DEL")
+                .arg(format!("{}{key}", shared.prefix))
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+
     /// Drops every cached value (after `flushall` on this node).
     pub fn clear(&self) {
         self.values.invalidate_all();

@@ -267,3 +267,97 @@ async fn with_redis_other_nodes_follow_at_once_and_share_lists() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn with_redis_login_limits_are_shared_between_nodes() {
+    let redis_url =
+        std::env::var("EFIR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("efir-test-{}:", efir_core::secret::random_hex(4));
+    let s = Server::start(efir_store::testing::TestDb::sqlite().await).await;
+    let mut bases = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let caches = efir_middleware::cache::Caches::with_redis(&redis_url, &prefix)
+            .await
+            .unwrap();
+        let app = efir_middleware::routes_with(
+            s.db.store.clone(),
+            efir_middleware::Options {
+                trusted_proxies: efir_middleware::default_trusted_proxies(),
+                caches,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tasks.push(tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let customer = s
+        .billing_ok("customer/create", &[("firstname", "Ann")])
+        .await["customer_id"]
+        .to_string();
+    let tariff = s
+        .billing_ok(
+            "tariff/create",
+            &[("name", "Basic"), ("basic_tariff_priority", "1")],
+        )
+        .await;
+    let tariff = tariff["tariff_id"]
+        .as_i64()
+        .or(tariff["id"].as_i64())
+        .unwrap()
+        .to_string();
+    s.billing_ok(
+        "customer/tariff/assign",
+        &[("customer_id", &customer), ("tariff_id", &tariff)],
+    )
+    .await;
+    s.billing_ok(
+        "account/create",
+        &[
+            ("customer_id", &customer),
+            ("abonement", "55"),
+            ("password", "right"),
+        ],
+    )
+    .await;
+    let login = |base: String, password: &'static str| {
+        let s = &s;
+        async move {
+            let v: Value = s
+                .http
+                .get(format!("{base}/tvmiddleware/api/login/"))
+                .query(&[
+                    ("client_id", s.client.id.to_string().as_str()),
+                    ("api_key", API_KEY),
+                    ("abonement", "55"),
+                    ("password", password),
+                    ("device_uid", "d"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["error"].as_i64().unwrap()
+        }
+    };
+    // Ten wrong guesses, alternating between the nodes...
+    for i in 0..10 {
+        assert_eq!(login(bases[i % 2].clone(), "guess").await, 1);
+    }
+    // ...block the account on both, even with the right password.
+    assert_eq!(login(bases[0].clone(), "right").await, 28);
+    assert_eq!(login(bases[1].clone(), "right").await, 28);
+    for t in tasks {
+        t.abort();
+    }
+    s.stop().await;
+}

@@ -148,7 +148,8 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
         p.get("abonement").unwrap_or("").trim()
     );
     let limiter = &mw.device.limiter;
-    if limiter.blocked(&ip_key) || limiter.blocked(&account_key) {
+    if limiter.blocked(&mw.caches, &ip_key).await || limiter.blocked(&mw.caches, &account_key).await
+    {
         return Err(err(
             28,
             "too many login attempts; try again in a few minutes",
@@ -158,13 +159,13 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
         Ok(a) => a,
         Err(e) => {
             if e.code == 1 || e.code == 12 {
-                limiter.failed(&ip_key);
-                limiter.failed(&account_key);
+                limiter.failed(&mw.caches, &ip_key).await;
+                limiter.failed(&mw.caches, &account_key).await;
             }
             return Err(e);
         }
     };
-    limiter.succeeded(&account_key);
+    limiter.succeeded(&mw.caches, &account_key).await;
 
     let now = efir_store::now();
     if !account.subnets.trim().is_empty() {

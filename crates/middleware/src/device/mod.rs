@@ -221,16 +221,41 @@ pub const LOGIN_MAX_FAILURES: u32 = 10;
 pub const LOGIN_WINDOW_SECS: u64 = 300;
 
 impl LoginLimiter {
-    /// Whether `key` is over its limit now.
-    pub fn blocked(&self, key: &str) -> bool {
+    /// Whether `key` is over its limit now: across nodes through Redis
+    /// when it is configured, else in this process.
+    pub async fn blocked(&self, caches: &crate::cache::Caches, key: &str) -> bool {
+        if let Some(n) = caches.shared_count(&format!("login:{key}")).await {
+            return n >= i64::from(LOGIN_MAX_FAILURES);
+        }
+        self.blocked_here(key)
+    }
+
+    /// Counts a failed attempt for `key`.
+    pub async fn failed(&self, caches: &crate::cache::Caches, key: &str) {
+        let window = std::time::Duration::from_secs(LOGIN_WINDOW_SECS);
+        if caches
+            .shared_incr(&format!("login:{key}"), window)
+            .await
+            .is_none()
+        {
+            self.failed_here(key);
+        }
+    }
+
+    /// Forgets failures of `key` after a success.
+    pub async fn succeeded(&self, caches: &crate::cache::Caches, key: &str) {
+        caches.shared_reset(&format!("login:{key}")).await;
+        self.succeeded_here(key);
+    }
+
+    fn blocked_here(&self, key: &str) -> bool {
         let Ok(map) = self.attempts.lock() else {
             return false;
         };
         matches!(map.get(key), Some((n, since)) if *n >= LOGIN_MAX_FAILURES && since.elapsed().as_secs() < LOGIN_WINDOW_SECS)
     }
 
-    /// Counts a failed attempt for `key`.
-    pub fn failed(&self, key: &str) {
+    fn failed_here(&self, key: &str) {
         if let Ok(mut map) = self.attempts.lock() {
             if map.len() > 100_000 {
                 map.retain(|_, (_, since)| since.elapsed().as_secs() < LOGIN_WINDOW_SECS);
@@ -243,8 +268,7 @@ impl LoginLimiter {
         }
     }
 
-    /// Forgets failures of `key` after a success.
-    pub fn succeeded(&self, key: &str) {
+    fn succeeded_here(&self, key: &str) {
         if let Ok(mut map) = self.attempts.lock() {
             map.remove(key);
         }
@@ -509,16 +533,17 @@ mod tests {
         assert_eq!(client_ip(lo, &h, &trusted).to_string(), "203.0.113.7");
     }
 
-    #[test]
-    fn limiter_blocks_after_failures_and_forgets_on_success() {
+    #[tokio::test]
+    async fn limiter_blocks_after_failures_and_forgets_on_success() {
         let l = LoginLimiter::default();
+        let caches = crate::cache::Caches::default();
         for _ in 0..LOGIN_MAX_FAILURES {
-            assert!(!l.blocked("k"));
-            l.failed("k");
+            assert!(!l.blocked(&caches, "k").await);
+            l.failed(&caches, "k").await;
         }
-        assert!(l.blocked("k"));
-        assert!(!l.blocked("other"));
-        l.succeeded("k");
-        assert!(!l.blocked("k"));
+        assert!(l.blocked(&caches, "k").await);
+        assert!(!l.blocked(&caches, "other").await);
+        l.succeeded(&caches, "k").await;
+        assert!(!l.blocked(&caches, "k").await);
     }
 }
