@@ -212,3 +212,65 @@ async fn sessions_end_with_their_account() {
     assert_eq!(after["error"], 403, "{after}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn trial_starts_at_first_login_and_shows_in_v2_customer_info() {
+    for s in Server::both().await {
+        let customer = s
+            .billing_ok("customer/create", &[("firstname", "Tia")])
+            .await["customer_id"]
+            .to_string();
+        let tariff = s
+            .billing_ok(
+                "tariff/create",
+                &[("name", "Basic"), ("basic_tariff_priority", "1")],
+            )
+            .await;
+        let tariff = tariff["tariff_id"]
+            .as_i64()
+            .or(tariff["id"].as_i64())
+            .unwrap()
+            .to_string();
+        s.billing_ok(
+            "customer/tariff/assign",
+            &[("customer_id", &customer), ("tariff_id", &tariff)],
+        )
+        .await;
+        s.billing_ok(
+            "account/create",
+            &[
+                ("customer_id", &customer),
+                ("abonement", "31"),
+                ("password", "pw"),
+                ("auto_activation_period", "3"),
+            ],
+        )
+        .await;
+        let login = s
+            .tv(
+                "login",
+                &[
+                    ("api_key", API_KEY),
+                    ("abonement", "31"),
+                    ("password", "pw"),
+                    ("device_uid", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(login["error"], 0, "{login}");
+        assert_eq!(login["activation_days_left"], 3, "{}: {login}", s.label());
+        let key = login["authkey"].as_str().unwrap();
+        let info = s.tv("v2/customer/info", &[("authkey", key)]).await;
+        assert_eq!(info["error"], 0, "{info}");
+        assert_eq!(info["is_trial"], 1, "{info}");
+        assert_eq!(info["autopayment_enabled"], 0);
+        let until = info["deactivation_date"].as_i64().unwrap();
+        let now = efir_store::now();
+        assert!(
+            until > now + 2 * 86_400 && until <= now + 3 * 86_400,
+            "{info}"
+        );
+        assert_eq!(info["firstname"], "Tia", "the v1 fields are there too");
+        s.stop().await;
+    }
+}

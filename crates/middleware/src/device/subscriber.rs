@@ -25,6 +25,7 @@ pub(crate) async fn dispatch(
 ) -> Option<Result<Reply, DeviceError>> {
     let result = match method {
         "customer/info" => customer_info(mw, call).await,
+        "v2/customer/info" => v2_customer_info(mw, call).await,
         "customer/tariff/list" => tariffs::tariff_list(mw, call).await,
         "customer/tariff/subscribe" => tariffs::subscribe(mw, call).await,
         "customer/tariff/unsubscribe" => tariffs::unsubscribe(mw, call).await,
@@ -118,6 +119,40 @@ struct PaymentRow {
 
 /// `customer/info/` (`date_from`, `date_to` filter the payments): the
 /// customer, balance, payments by kind, assigned tariffs and subscriptions.
+/// `v2/customer/info/`: `customer/info/` plus `deactivation_date`,
+/// `deactivation_date_to` (Unix seconds, 0 when none), `is_trial` (a trial
+/// that started at the first login is running) and `autopayment_enabled`.
+async fn v2_customer_info(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
+    let mut body = customer_info(mw, call).await?;
+    let (account_id, customer_id) = session_account(mw, call).await?;
+    let sql = "SELECT a.deactivation_date, a.auto_activation_period, a.first_login_at, \
+               c.autopayment_enabled FROM account a JOIN customer c ON c.id = a.customer_id \
+               WHERE a.id = $1 AND c.id = $2";
+    type Row = (Option<i64>, Option<i64>, Option<i64>, bool);
+    let row: Option<Row> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
+            .bind(account_id)
+            .bind(customer_id)
+            .fetch_optional(p)
+            .await)?;
+    let (deactivation, trial_days, first_login, autopayment) =
+        row.ok_or_else(|| DeviceError::new(super::ERR_AUTH, "authorization required"))?;
+    let now = efir_store::now();
+    let is_trial = matches!(
+        (trial_days, first_login, deactivation),
+        (Some(days), Some(first), Some(until)) if days > 0 && until == first + days * 86_400 && until > now
+    );
+    if let Value::Object(map) = &mut body {
+        map.insert("deactivation_date".into(), json!(deactivation.unwrap_or(0)));
+        map.insert(
+            "deactivation_date_to".into(),
+            json!(deactivation.unwrap_or(0)),
+        );
+        map.insert("is_trial".into(), json!(i64::from(is_trial)));
+        map.insert("autopayment_enabled".into(), json!(i64::from(autopayment)));
+    }
+    Ok(body)
+}
+
 async fn customer_info(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let (account_id, customer_id) = session_account(mw, call).await?;
     let from = date_param(call, "date_from", false)?;
