@@ -45,37 +45,11 @@ async fn writes_invalidate_cached_lists_on_every_node() {
             .unwrap()
         });
 
-        let customer = s
-            .billing_ok("customer/create", &[("firstname", "Ann")])
-            .await["customer_id"]
-            .to_string();
-        let tariff = s
-            .billing_ok(
-                "tariff/create",
-                &[("name", "Basic"), ("basic_tariff_priority", "1")],
-            )
-            .await;
-        let tariff = tariff["tariff_id"]
-            .as_i64()
-            .or(tariff["id"].as_i64())
-            .unwrap()
-            .to_string();
+        let customer = s.customer("Ann").await;
+        let tariff = s.basic_tariff().await;
         s.content_ok("channel/create", &[("name", "One"), ("tariff_id", &tariff)])
             .await;
-        s.billing_ok(
-            "customer/tariff/assign",
-            &[("customer_id", &customer), ("tariff_id", &tariff)],
-        )
-        .await;
-        s.billing_ok(
-            "account/create",
-            &[
-                ("customer_id", &customer),
-                ("abonement", "77"),
-                ("password", "pw"),
-            ],
-        )
-        .await;
+        s.account(&customer, &tariff, "77", "pw", &[]).await;
         let login: Value = s
             .http
             .get(format!("{}/tvmiddleware/api/login/", s.base))
@@ -162,35 +136,9 @@ async fn with_redis_other_nodes_follow_at_once_and_share_lists() {
         // Give the subscriptions a moment to be in place.
         tokio::time::sleep(Duration::from_millis(200)).await;
 
-        let customer = s
-            .billing_ok("customer/create", &[("firstname", "Ann")])
-            .await["customer_id"]
-            .to_string();
-        let tariff = s
-            .billing_ok(
-                "tariff/create",
-                &[("name", "Basic"), ("basic_tariff_priority", "1")],
-            )
-            .await;
-        let tariff = tariff["tariff_id"]
-            .as_i64()
-            .or(tariff["id"].as_i64())
-            .unwrap()
-            .to_string();
-        s.billing_ok(
-            "customer/tariff/assign",
-            &[("customer_id", &customer), ("tariff_id", &tariff)],
-        )
-        .await;
-        s.billing_ok(
-            "account/create",
-            &[
-                ("customer_id", &customer),
-                ("abonement", "77"),
-                ("password", "pw"),
-            ],
-        )
-        .await;
+        let customer = s.customer("Ann").await;
+        let tariff = s.basic_tariff().await;
+        s.account(&customer, &tariff, "77", "pw", &[]).await;
         let login: Value = s
             .http
             .get(format!("{a}/tvmiddleware/api/login/"))
@@ -298,35 +246,9 @@ async fn with_redis_login_limits_are_shared_between_nodes() {
             .unwrap()
         }));
     }
-    let customer = s
-        .billing_ok("customer/create", &[("firstname", "Ann")])
-        .await["customer_id"]
-        .to_string();
-    let tariff = s
-        .billing_ok(
-            "tariff/create",
-            &[("name", "Basic"), ("basic_tariff_priority", "1")],
-        )
-        .await;
-    let tariff = tariff["tariff_id"]
-        .as_i64()
-        .or(tariff["id"].as_i64())
-        .unwrap()
-        .to_string();
-    s.billing_ok(
-        "customer/tariff/assign",
-        &[("customer_id", &customer), ("tariff_id", &tariff)],
-    )
-    .await;
-    s.billing_ok(
-        "account/create",
-        &[
-            ("customer_id", &customer),
-            ("abonement", "55"),
-            ("password", "right"),
-        ],
-    )
-    .await;
+    let customer = s.customer("Ann").await;
+    let tariff = s.basic_tariff().await;
+    s.account(&customer, &tariff, "55", "right", &[]).await;
     let login = |base: String, password: &'static str| {
         let s = &s;
         async move {

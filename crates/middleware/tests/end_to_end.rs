@@ -164,35 +164,9 @@ async fn billing_content_and_device_apis_together() {
 #[tokio::test]
 async fn sessions_end_with_their_account() {
     let s = Server::start(efir_store::testing::TestDb::sqlite().await).await;
-    let customer = s
-        .billing_ok("customer/create", &[("firstname", "Ann")])
-        .await["customer_id"]
-        .to_string();
-    let tariff = s
-        .billing_ok(
-            "tariff/create",
-            &[("name", "Basic"), ("basic_tariff_priority", "1")],
-        )
-        .await;
-    let tariff = tariff["tariff_id"]
-        .as_i64()
-        .or(tariff["id"].as_i64())
-        .unwrap()
-        .to_string();
-    s.billing_ok(
-        "customer/tariff/assign",
-        &[("customer_id", &customer), ("tariff_id", &tariff)],
-    )
-    .await;
-    s.billing_ok(
-        "account/create",
-        &[
-            ("customer_id", &customer),
-            ("abonement", "9"),
-            ("password", "pw"),
-        ],
-    )
-    .await;
+    let customer = s.customer("Ann").await;
+    let tariff = s.basic_tariff().await;
+    s.account(&customer, &tariff, "9", "pw", &[]).await;
     let login = s
         .tv(
             "login",
@@ -216,34 +190,14 @@ async fn sessions_end_with_their_account() {
 #[tokio::test]
 async fn trial_starts_at_first_login_and_shows_in_v2_customer_info() {
     for s in Server::both().await {
-        let customer = s
-            .billing_ok("customer/create", &[("firstname", "Tia")])
-            .await["customer_id"]
-            .to_string();
-        let tariff = s
-            .billing_ok(
-                "tariff/create",
-                &[("name", "Basic"), ("basic_tariff_priority", "1")],
-            )
-            .await;
-        let tariff = tariff["tariff_id"]
-            .as_i64()
-            .or(tariff["id"].as_i64())
-            .unwrap()
-            .to_string();
-        s.billing_ok(
-            "customer/tariff/assign",
-            &[("customer_id", &customer), ("tariff_id", &tariff)],
-        )
-        .await;
-        s.billing_ok(
-            "account/create",
-            &[
-                ("customer_id", &customer),
-                ("abonement", "31"),
-                ("password", "pw"),
-                ("auto_activation_period", "3"),
-            ],
+        let customer = s.customer("Tia").await;
+        let tariff = s.basic_tariff().await;
+        s.account(
+            &customer,
+            &tariff,
+            "31",
+            "pw",
+            &[("auto_activation_period", "3")],
         )
         .await;
         let login = s

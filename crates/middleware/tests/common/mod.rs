@@ -136,6 +136,52 @@ impl Server {
         v
     }
 
+    /// Through the Billing API: a new basic tariff `Basic`; its id.
+    pub async fn basic_tariff(&self) -> String {
+        let t = self
+            .billing_ok(
+                "tariff/create",
+                &[("name", "Basic"), ("basic_tariff_priority", "1")],
+            )
+            .await;
+        t["tariff_id"]
+            .as_i64()
+            .or(t["id"].as_i64())
+            .unwrap()
+            .to_string()
+    }
+
+    /// Through the Billing API: a customer called `firstname`; its id.
+    pub async fn customer(&self, firstname: &str) -> String {
+        self.billing_ok("customer/create", &[("firstname", firstname)])
+            .await["customer_id"]
+            .to_string()
+    }
+
+    /// Through the Billing API: assigns `tariff` to `customer` and creates
+    /// its account `abonement`/`password` (with `extra` fields).
+    pub async fn account(
+        &self,
+        customer: &str,
+        tariff: &str,
+        abonement: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) {
+        self.billing_ok(
+            "customer/tariff/assign",
+            &[("customer_id", customer), ("tariff_id", tariff)],
+        )
+        .await;
+        let mut fields = vec![
+            ("customer_id", customer),
+            ("abonement", abonement),
+            ("password", password),
+        ];
+        fields.extend_from_slice(extra);
+        self.billing_ok("account/create", &fields).await;
+    }
+
     pub async fn stop(self) {
         self.task.abort();
         self.db.cleanup().await;
