@@ -79,7 +79,8 @@ impl Default for Caches {
     }
 }
 
-fn gen_key(client_id: i64) -> String {
+/// The `efir_meta` key of an operator's content generation.
+pub fn generation_key(client_id: i64) -> String {
     format!("content_gen:{client_id}")
 }
 
@@ -129,7 +130,7 @@ impl Caches {
         }
         let sql = "SELECT key, value FROM efir_meta WHERE key = $1 OR key = 'cache_epoch'";
         let rows: Vec<(String, String)> = with_db!(store.pool(), p => sqlx::query_as(sql)
-            .bind(gen_key(client_id))
+            .bind(generation_key(client_id))
             .fetch_all(p)
             .await)?;
         let value = |k: &str| {
@@ -138,7 +139,11 @@ impl Caches {
                 .map_or("0", |(_, v)| v.as_str())
                 .to_string()
         };
-        let generation = format!("{}.{}", value("cache_epoch"), value(&gen_key(client_id)));
+        let generation = format!(
+            "{}.{}",
+            value("cache_epoch"),
+            value(&generation_key(client_id))
+        );
         if let Ok(mut map) = self.generations.lock() {
             map.insert(client_id, (generation.clone(), Instant::now()));
         }
@@ -148,17 +153,7 @@ impl Caches {
     /// Records that the operator's content or tariffs changed: bumps the
     /// stored generation and forgets the one this node read.
     pub async fn bump(&self, store: &Store, client_id: i64) {
-        let sql = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, '1', $2) \
-                   ON CONFLICT (key) DO UPDATE SET \
-                   value = CAST(CAST(efir_meta.value AS BIGINT) + 1 AS TEXT), \
-                   updated_at = excluded.updated_at";
-        let done = with_db!(store.pool(), p => sqlx::query(sql)
-            .bind(gen_key(client_id))
-            .bind(efir_store::now())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()));
-        if let Err(e) = done {
+        if let Err(e) = store.bump_counter(&generation_key(client_id)).await {
             tracing::warn!(client_id, error = %e, "cannot bump the content generation");
         }
         if let Ok(mut map) = self.generations.lock() {

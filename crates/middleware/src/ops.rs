@@ -536,9 +536,10 @@ pub async fn refresh_channel_lists(
         Some(id) => vec![store.client(id).await?.id],
         None => store.clients().await?.iter().map(|c| c.id).collect(),
     };
-    let caches = crate::cache::Caches::default();
     for id in &ids {
-        caches.bump(store, *id).await;
+        store
+            .bump_counter(&crate::cache::generation_key(*id))
+            .await?;
     }
     Ok(ids)
 }

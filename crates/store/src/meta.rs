@@ -7,6 +7,14 @@ use crate::{now, Actor, Result, Store};
 /// Key of the cache epoch, bumped by `flushall`.
 pub const CACHE_EPOCH: &str = "cache_epoch";
 
+/// Adds one to the counter under `$1` (creating it at 1), stamped `$2`;
+/// answers the new value.
+const BUMP_COUNTER: &str = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, '1', $2) \
+    ON CONFLICT (key) DO UPDATE SET \
+    value = CAST(CAST(efir_meta.value AS BIGINT) + 1 AS TEXT), \
+    updated_at = excluded.updated_at \
+    RETURNING value";
+
 impl Store {
     /// The value stored under `key`.
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -24,6 +32,17 @@ impl Store {
         Ok(())
     }
 
+    /// Adds one to the operational counter `key` (not audited: generation
+    /// numbers and the like, not business data); returns its new value.
+    pub async fn bump_counter(&self, key: &str) -> Result<i64> {
+        let value: String = with_db!(self.pool(), p => sqlx::query_scalar(BUMP_COUNTER)
+            .bind(key)
+            .bind(now())
+            .fetch_one(p)
+            .await)?;
+        Ok(value.parse().unwrap_or(0))
+    }
+
     /// The current cache epoch (0 when never flushed).
     pub async fn cache_epoch(&self) -> Result<i64> {
         Ok(self
@@ -37,13 +56,8 @@ impl Store {
     /// cache; returns the new epoch.
     pub async fn bump_cache_epoch(&self, actor: Actor) -> Result<i64> {
         let mut tx = self.begin(actor).await?;
-        let sql = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, '1', $2) \
-                   ON CONFLICT (key) DO UPDATE SET \
-                   value = CAST(CAST(efir_meta.value AS BIGINT) + 1 AS TEXT), \
-                   updated_at = excluded.updated_at \
-                   RETURNING value";
         tx.mark_changed("efir_meta");
-        let value: String = with_tx!(tx, c => sqlx::query_scalar(sql)
+        let value: String = with_tx!(tx, c => sqlx::query_scalar(BUMP_COUNTER)
             .bind(CACHE_EPOCH)
             .bind(now())
             .fetch_one(c)

@@ -320,14 +320,20 @@ async fn wants_xml(mw: &Middleware, device: Option<&str>) -> bool {
     let Some(device) = device.filter(|d| !d.is_empty()) else {
         return false;
     };
-    let sql = "SELECT output_format FROM play_device WHERE system_name = $1";
-    let format: Option<String> = with_db!(mw.store.pool(), p => sqlx::query_scalar(sql)
-        .bind(device)
-        .fetch_optional(p)
-        .await)
-    .ok()
-    .flatten();
-    format.as_deref() == Some("xml")
+    // Play devices are fixed data: look each name up once, not per call.
+    let key = format!("play_device_xml:{device}");
+    let xml = mw
+        .caches
+        .get_or_load(key, async {
+            let sql = "SELECT output_format FROM play_device WHERE system_name = $1";
+            let format: Option<String> = with_db!(mw.store.pool(), p => sqlx::query_scalar(sql)
+                .bind(device)
+                .fetch_optional(p)
+                .await)?;
+            Ok::<_, sqlx::Error>(format.as_deref() == Some("xml"))
+        })
+        .await;
+    xml.map(|x| *x).unwrap_or(false)
 }
 
 /// What a method answers: the body and cookies to set.
