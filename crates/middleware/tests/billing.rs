@@ -4,8 +4,6 @@ mod common;
 
 use common::Server;
 use efir_store::audit::AuditFilter;
-use efir_store::clients::{Client, NewClient};
-use efir_store::Actor;
 use serde_json::Value;
 
 /// A value of a JSON field as text (numbers too).
@@ -23,59 +21,6 @@ fn assert_field_error(v: &Value, field: &str) {
         v["error_fields"][field].is_array(),
         "error_fields should name `{field}`: {v}"
     );
-}
-
-/// Creates a second operator with its own billing key.
-async fn other_operator(s: &Server) -> Client {
-    let mut tx =
-        s.db.store
-            .begin(Actor::System("test".into()))
-            .await
-            .unwrap();
-    let c =
-        s.db.store
-            .create_client(
-                &mut tx,
-                &NewClient {
-                    name: "Other TV".into(),
-                    api_key: "device-key-0002".into(),
-                    billing_api_key: Some("billing-key-0002".into()),
-                    content_api_key: Some("content-key-0002".into()),
-                    domain_prefix: "other".into(),
-                    email: "ops@other.tv".into(),
-                    ..NewClient::default()
-                },
-            )
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
-    c
-}
-
-/// A signed Billing API call as `client` with `key`.
-async fn call_as(
-    s: &Server,
-    client: &Client,
-    key: &str,
-    method: &str,
-    params: &[(&str, &str)],
-) -> Value {
-    let mut pairs: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    pairs.push(("client_id".into(), client.id.to_string()));
-    let sig = efir_middleware::api::signature(&pairs, key);
-    pairs.push(("signature".into(), sig));
-    let res = s
-        .http
-        .post(format!("{}/billing/api/{method}/", s.base))
-        .form(&pairs)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
 }
 
 async fn new_customer(s: &Server, name: &str) -> String {
@@ -782,35 +727,38 @@ async fn transactions_are_exact_and_idempotent() {
 #[tokio::test]
 async fn other_operators_objects_are_invisible() {
     for s in Server::both().await {
-        let other = other_operator(&s).await;
-        let key = "billing-key-0002";
-        let theirs = call_as(
-            &s,
-            &other,
-            key,
-            "customer/create",
-            &[("firstname", "Theirs"), ("ext_id", "x-1")],
-        )
-        .await;
+        let other = s.other_operator().await;
+        let key = common::OTHER_BILLING_KEY;
+        let theirs = s
+            .signed_as(
+                other.id,
+                "billing",
+                key,
+                "customer/create",
+                &[("firstname", "Theirs"), ("ext_id", "x-1")],
+            )
+            .await;
         assert_eq!(theirs["error"], 0, "{theirs}");
         let their_customer = text(&theirs["customer_id"]);
-        let v = call_as(
-            &s,
-            &other,
-            key,
-            "account/create",
-            &[("customer_id", &their_customer), ("abonement", "555")],
-        )
-        .await;
+        let v = s
+            .signed_as(
+                other.id,
+                "billing",
+                key,
+                "account/create",
+                &[("customer_id", &their_customer), ("abonement", "555")],
+            )
+            .await;
         let their_account = text(&v["account_id"]);
-        let v = call_as(
-            &s,
-            &other,
-            key,
-            "tariff/create",
-            &[("name", "Their tariff")],
-        )
-        .await;
+        let v = s
+            .signed_as(
+                other.id,
+                "billing",
+                key,
+                "tariff/create",
+                &[("name", "Their tariff")],
+            )
+            .await;
         let their_tariff = text(&v["tariff_id"]);
 
         // The same ext_id and abonement are free for us.
@@ -884,14 +832,15 @@ async fn other_operators_objects_are_invisible() {
         let list = s.billing_ok("customer/list", &[]).await;
         assert_eq!(list["total"], 1);
         // Their data is untouched.
-        let v = call_as(
-            &s,
-            &other,
-            key,
-            "customer/info",
-            &[("customer_id", &their_customer)],
-        )
-        .await;
+        let v = s
+            .signed_as(
+                other.id,
+                "billing",
+                key,
+                "customer/info",
+                &[("customer_id", &their_customer)],
+            )
+            .await;
         assert_eq!(v["firstname"], "Theirs");
         assert_eq!(v["balance"], "0.00");
         s.stop().await;

@@ -5,8 +5,6 @@ mod common;
 
 use common::Server;
 use efir_store::audit::AuditFilter;
-use efir_store::clients::NewClient;
-use efir_store::Actor;
 use serde_json::Value;
 
 /// Inserts a tariff of operator `client` directly.
@@ -59,58 +57,6 @@ async fn reset_changed_at(s: &Server, account: i64) {
         .await
         .map(|r| r.rows_affected()))
     .unwrap();
-}
-
-/// A second operator; returns its id (its Content API key is `key`).
-async fn other_operator(s: &Server, key: &str) -> i64 {
-    let mut tx =
-        s.db.store
-            .begin(Actor::System("test".into()))
-            .await
-            .unwrap();
-    let c =
-        s.db.store
-            .create_client(
-                &mut tx,
-                &NewClient {
-                    name: "Other TV".into(),
-                    api_key: "device-key-0002".into(),
-                    content_api_key: Some(key.into()),
-                    domain_prefix: "other".into(),
-                    email: "ops@other.tv".into(),
-                    ..NewClient::default()
-                },
-            )
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
-    c.id
-}
-
-/// A Content API call signed for operator `client` with `key`.
-async fn content_as(
-    s: &Server,
-    client: i64,
-    key: &str,
-    method: &str,
-    params: &[(&str, &str)],
-) -> Value {
-    let mut pairs: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    pairs.push(("client_id".into(), client.to_string()));
-    let sig = efir_middleware::api::signature(&pairs, key);
-    pairs.push(("signature".into(), sig));
-    let res = s
-        .http
-        .post(format!("{}/content/api/{method}/", s.base))
-        .form(&pairs)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -616,15 +562,23 @@ async fn channel_changes_mark_channel_lists_changed() {
 #[tokio::test]
 async fn other_operators_objects_are_invisible() {
     for s in Server::both().await {
-        let key = "content-key-0002";
-        let other = other_operator(&s, key).await;
-        let their_cat =
-            id_of(&content_as(&s, other, key, "category/create", &[("name", "Theirs")]).await)
-                .to_string();
-        let their_ch = id_of(
-            &content_as(
-                &s,
+        let key = common::OTHER_CONTENT_KEY;
+        let other = s.other_operator().await.id;
+        let their_cat = id_of(
+            &s.signed_as(
                 other,
+                "content",
+                key,
+                "category/create",
+                &[("name", "Theirs")],
+            )
+            .await,
+        )
+        .to_string();
+        let their_ch = id_of(
+            &s.signed_as(
+                other,
+                "content",
                 key,
                 "channel/create",
                 &[("name", "Their channel"), ("category_id", &their_cat)],
@@ -632,12 +586,22 @@ async fn other_operators_objects_are_invisible() {
             .await,
         )
         .to_string();
-        let their_video =
-            id_of(&content_as(&s, other, key, "video/create", &[("name", "Their film")]).await)
-                .to_string();
+        let their_video = id_of(
+            &s.signed_as(
+                other,
+                "content",
+                key,
+                "video/create",
+                &[("name", "Their film")],
+            )
+            .await,
+        )
+        .to_string();
         let their_tariff = tariff(&s, other, "Theirs").await.to_string();
         // Our key does not sign their calls.
-        let v = content_as(&s, other, common::CONTENT_KEY, "channel/list", &[]).await;
+        let v = s
+            .signed_as(other, "content", common::CONTENT_KEY, "channel/list", &[])
+            .await;
         assert_eq!(v["error"], -2);
 
         let v = s.content_ok("channel/list", &[]).await;
@@ -669,7 +633,9 @@ async fn other_operators_objects_are_invisible() {
             .await;
         assert_fields(&v, &["video_id"]);
         // Theirs are untouched.
-        let v = content_as(&s, other, key, "channel/list", &[]).await;
+        let v = s
+            .signed_as(other, "content", key, "channel/list", &[])
+            .await;
         assert_eq!(v["channels"][0]["name"], "Their channel");
         assert_eq!(s.content_ok("channel/list", &[]).await["count"], 0);
         s.stop().await;

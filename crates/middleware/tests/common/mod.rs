@@ -12,6 +12,9 @@ use serde_json::Value;
 pub const API_KEY: &str = "device-key-0001";
 pub const BILLING_KEY: &str = "billing-key-0001";
 pub const CONTENT_KEY: &str = "content-key-0001";
+/// The API keys of [`Server::other_operator`].
+pub const OTHER_BILLING_KEY: &str = "billing-key-0002";
+pub const OTHER_CONTENT_KEY: &str = "content-key-0002";
 
 pub struct Server {
     pub db: TestDb,
@@ -84,11 +87,25 @@ impl Server {
         method: &str,
         params: &[(&str, &str)],
     ) -> Value {
+        self.signed_as(self.client.id, api, key, method, params)
+            .await
+    }
+
+    /// Posts a call to `/<api>/api/<method>/` signed for operator `client`
+    /// with `key`, and returns the JSON.
+    pub async fn signed_as(
+        &self,
+        client: i64,
+        api: &str,
+        key: &str,
+        method: &str,
+        params: &[(&str, &str)],
+    ) -> Value {
         let mut pairs: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        pairs.push(("client_id".into(), self.client.id.to_string()));
+        pairs.push(("client_id".into(), client.to_string()));
         let sig = efir_middleware::api::signature(&pairs, key);
         pairs.push(("signature".into(), sig));
         let res = self
@@ -100,6 +117,36 @@ impl Server {
             .unwrap();
         assert_eq!(res.status(), 200, "{api} {method}: HTTP status");
         res.json().await.unwrap()
+    }
+
+    /// A second operator on the same database, whose Billing and Content
+    /// keys are [`OTHER_BILLING_KEY`] and [`OTHER_CONTENT_KEY`].
+    pub async fn other_operator(&self) -> Client {
+        let mut tx = self
+            .db
+            .store
+            .begin(Actor::System("test".into()))
+            .await
+            .unwrap();
+        let c = self
+            .db
+            .store
+            .create_client(
+                &mut tx,
+                &NewClient {
+                    name: "Other TV".into(),
+                    api_key: "device-key-0002".into(),
+                    billing_api_key: Some(OTHER_BILLING_KEY.into()),
+                    content_api_key: Some(OTHER_CONTENT_KEY.into()),
+                    domain_prefix: "other".into(),
+                    email: "ops@other.tv".into(),
+                    ..NewClient::default()
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        c
     }
 
     /// A signed Billing API call.
