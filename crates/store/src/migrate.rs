@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "middleware",
         sql: include_str!("../migrations/0002_middleware.sql"),
     },
+    Migration {
+        version: 3,
+        name: "epg",
+        sql: include_str!("../migrations/0003_epg.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
