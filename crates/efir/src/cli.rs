@@ -231,6 +231,125 @@ pub enum ManageCommand {
         #[arg(long, alias = "client_id")]
         client_id: i64,
     },
+    /// Add an EPG source (an XMLTV guide at a URL or path) and print its id.
+    #[command(alias = "epg_source_add")]
+    EpgSourceAdd {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// http(s) URL (`{date}` becomes YYYYMMDD) or a path; plain, gzip or xz.
+        #[arg(long)]
+        url: String,
+        /// Offset of times written without a zone, in hours (e.g. 3, -5.5).
+        #[arg(
+            long,
+            alias = "offset_hours",
+            allow_hyphen_values = true,
+            conflicts_with = "time_zone"
+        )]
+        offset_hours: Option<f64>,
+        /// Time zone of times written without one (IANA name, DST-aware).
+        #[arg(long, alias = "time_zone")]
+        time_zone: Option<String>,
+        /// The operator owning it (default: shared by all operators).
+        #[arg(long, alias = "client_id")]
+        client_id: Option<i64>,
+    },
+    /// Load the EPG channels (names and icons) of a source.
+    #[command(alias = "epg_channel_import")]
+    EpgChannelImport {
+        /// The source, by id.
+        #[arg(
+            long,
+            alias = "epg_source_id",
+            required_unless_present = "epg_source_name"
+        )]
+        epg_source_id: Option<i64>,
+        /// The source, by name.
+        #[arg(long, alias = "epg_source_name", conflicts_with = "epg_source_id")]
+        epg_source_name: Option<String>,
+        /// Only this EPG channel.
+        #[arg(long, alias = "epg_channel_id")]
+        epg_channel_id: Option<i64>,
+        /// Only the EPG channel of this Efir channel.
+        #[arg(long, alias = "channel_id")]
+        channel_id: Option<i64>,
+        /// Download the icons again even when they did not change.
+        #[arg(long, alias = "reimport_icons")]
+        reimport_icons: bool,
+        /// Load every channel of the source (other filters are ignored).
+        #[arg(long, alias = "force_import")]
+        force_import: bool,
+        /// Merge EPG channels of the source that share an external id.
+        #[arg(long, alias = "fix_duplicates")]
+        fix_duplicates: bool,
+        /// One line per icon.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Import programmes from the EPG sources; scheduled at 05:00, 09:00 and
+    /// 13:00 by default.
+    #[command(alias = "epg_import")]
+    EpgImport {
+        /// Only this source, by id.
+        #[arg(long, alias = "epg_source_id")]
+        epg_source_id: Option<i64>,
+        /// Only this source, by name.
+        #[arg(long, alias = "epg_source_name", conflicts_with = "epg_source_id")]
+        epg_source_name: Option<String>,
+        /// Only this EPG channel.
+        #[arg(long, alias = "epg_channel_id")]
+        epg_channel_id: Option<i64>,
+        /// Delete programmes that ended more than N days ago.
+        #[arg(long, alias = "actual_days", value_parser = clap::value_parser!(i64).range(0..=3650))]
+        actual_days: Option<i64>,
+        /// Import even when the guide did not change.
+        #[arg(long, alias = "force_reimport")]
+        force_reimport: bool,
+        /// Only this operator's sources (and the shared ones).
+        #[arg(long, alias = "client_id")]
+        client_id: Option<i64>,
+        /// Create channels of this operator (--client-id) for EPG channels
+        /// not yet mapped to one.
+        #[arg(long, alias = "create_content", requires = "client_id")]
+        create_content: bool,
+        /// With --create-content: only create content, import no programmes.
+        #[arg(long, alias = "ignore_epg_import", requires = "create_content")]
+        ignore_epg_import: bool,
+    },
+    /// Rebuild the premiere list from programmes marked as premieres.
+    #[command(alias = "epg_premiere_import")]
+    EpgPremiereImport {
+        /// Only this EPG channel.
+        #[arg(long, alias = "epg_channel_id")]
+        epg_channel_id: Option<i64>,
+        /// How many days ahead.
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(i64).range(1..=60))]
+        days: i64,
+    },
+    /// Check the stored icons of every EPG channel and fetch missing sizes.
+    #[command(alias = "recache_icons")]
+    RecacheIcons,
+    /// Write the guide of an operator's channels as XMLTV.
+    #[command(alias = "epg_export")]
+    EpgExport {
+        /// The operator.
+        #[arg(long, alias = "client_id")]
+        client_id: i64,
+        /// Days ahead (and today).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=60))]
+        days: i64,
+        /// The XMLTV file to write (`-` for standard output).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Parse an XMLTV file (plain, gzip or xz) without storing anything and
+    /// report what it holds and every malformed programme.
+    #[command(alias = "epg_check")]
+    EpgCheck {
+        /// The guide.
+        file: PathBuf,
+    },
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -382,6 +501,13 @@ impl ManageCommand {
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
             ManageCommand::CacheChannelList { .. } => "cache-channel-list",
             ManageCommand::GeoipImport { .. } => "geoip-import",
+            ManageCommand::EpgSourceAdd { .. } => "epg-source-add",
+            ManageCommand::EpgChannelImport { .. } => "epg-channel-import",
+            ManageCommand::EpgImport { .. } => "epg-import",
+            ManageCommand::EpgPremiereImport { .. } => "epg-premiere-import",
+            ManageCommand::RecacheIcons => "recache-icons",
+            ManageCommand::EpgExport { .. } => "epg-export",
+            ManageCommand::EpgCheck { .. } => "epg-check",
         }
     }
 

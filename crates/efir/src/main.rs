@@ -6,6 +6,7 @@
 
 mod cli;
 mod context;
+mod epg;
 mod manage;
 mod runner;
 mod serve;
@@ -122,16 +123,22 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
     entries
 }
 
-/// What Efir schedules by itself: stream service health every minute.
+/// What Efir schedules by itself: stream service health every minute, the
+/// EPG import at 05:00, 09:00 and 13:00 and the premieres twice a day.
 fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
-    vec![efir_core::config::ScheduleEntry {
-        name: Some("check-stream-services".into()),
-        cron: "* * * * *".into(),
+    let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
+        name: Some(name.into()),
+        cron: cron.into(),
         timezone: "UTC".into(),
-        command: "check-stream-services".into(),
+        command: name.into(),
         args: Vec::new(),
         enabled: true,
-    }]
+    };
+    vec![
+        entry("check-stream-services", "* * * * *"),
+        entry("epg-import", "0 5,9,13 * * *"),
+        entry("epg-premiere-import", "30 5,13 * * *"),
+    ]
 }
 
 fn init_telemetry(config: &Config, component: &str) -> Result<efir_telemetry::Telemetry> {
@@ -212,7 +219,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else if !report.text.is_empty() {
                 println!("{}", report.text);
             }
-            Ok(())
+            match report.failed {
+                Some(why) => Err(Failure::Command(anyhow::anyhow!(why))),
+                None => Ok(()),
+            }
         }
     }
 }

@@ -23,20 +23,24 @@ pub struct Report {
     pub text: String,
     /// The result for `--json`.
     pub json: Value,
+    /// Whether the command failed after all (its report is still shown,
+    /// then the exit code is 1).
+    pub failed: Option<String>,
 }
 
 impl Report {
-    fn new(text: impl Into<String>, json: Value) -> Report {
+    pub(crate) fn new(text: impl Into<String>, json: Value) -> Report {
         Report {
             text: text.into(),
             json,
+            failed: None,
         }
     }
 }
 
 /// A spinner on stderr for a long step, when stderr is a terminal and the
 /// command was started by a person (not the scheduler).
-fn spinner(ctx: &Ctx, message: &str) -> Option<indicatif::ProgressBar> {
+pub(crate) fn spinner(ctx: &Ctx, message: &str) -> Option<indicatif::ProgressBar> {
     if !ctx.interactive || !std::io::stderr().is_terminal() {
         return None;
     }
@@ -128,6 +132,13 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 json!({ "clients": ids }),
             ))
         }
+        cmd @ (ManageCommand::EpgSourceAdd { .. }
+        | ManageCommand::EpgChannelImport { .. }
+        | ManageCommand::EpgImport { .. }
+        | ManageCommand::EpgPremiereImport { .. }
+        | ManageCommand::RecacheIcons
+        | ManageCommand::EpgExport { .. }
+        | ManageCommand::EpgCheck { .. }) => crate::epg::run(ctx, cmd, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

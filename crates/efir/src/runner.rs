@@ -28,9 +28,12 @@ impl CommandRunner for InProcess {
             return Err(format!("`{}` cannot be scheduled", parsed.command.name()));
         }
         let actor = Actor::Scheduler(parsed.command.name().to_string());
-        manage::run(&self.ctx, parsed.command, actor)
-            .await
-            .map(|r| r.text)
-            .map_err(|e| format!("{e:#}"))
+        match manage::run(&self.ctx, parsed.command, actor).await {
+            Ok(r) => match r.failed {
+                Some(why) => Err(format!("{why}\n{}", r.text)),
+                None => Ok(r.text),
+            },
+            Err(e) => Err(format!("{e:#}")),
+        }
     }
 }

@@ -180,7 +180,7 @@ pub async fn run(
                     caches: middleware_caches(&config).await?,
                 },
             ))
-            .merge(efir_epg::routes(store.clone()))
+            .merge(efir_epg::routes(store.clone(), &config.data_dir))
             .merge(efir_backoffice::routes(store.clone()))
             .merge(efir_ingest::routes(store.clone()));
         let mut parts = parts;

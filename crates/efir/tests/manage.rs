@@ -427,7 +427,11 @@ async fn builtin_schedule_and_middleware_commands() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["check-stream-services"], "built in by default");
+    assert_eq!(
+        names,
+        vec!["check-stream-services", "epg-import", "epg-premiere-import"],
+        "built in by default"
+    );
     let out = env
         .cmd()
         .args(["manage", "schedule", "list", "--json"])
