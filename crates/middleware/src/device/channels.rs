@@ -1,11 +1,12 @@
 //! `channel/list/`, `v2/channel/list/` and `category/list/`: what the
 //! account's tariffs open, in the call's language.
 
+use efir_epg::programmes::Programme;
 use efir_store::with_db;
 use serde_json::{json, Value};
 
 use super::login::account_active;
-use super::{Call, DeviceError, Reply, ERR_BAD_REQUEST};
+use super::{epg, Call, DeviceError, Reply, ERR_BAD_REQUEST};
 use crate::access;
 use crate::Middleware;
 
@@ -30,6 +31,10 @@ struct ChannelRow {
     option1: String,
     option2: String,
     option3: String,
+    /// The channel's guide.
+    epg_channel_id: Option<i64>,
+    /// Icon set of the guide's channel ('' for none).
+    epg_icon_key: String,
 }
 
 /// An account's own marks on a channel.
@@ -99,6 +104,51 @@ pub(crate) async fn account_access(
         .await
 }
 
+/// An account's own settings that shape its lists: channel marks and the
+/// guide's time shift. Cached for [`crate::cache::SHORT_TTL`]: a change
+/// through `settings/save/` forgets it on that node at once, other nodes
+/// follow within that time. Spares two queries on every list call.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountView {
+    /// Favourite, hidden and parent-locked channels.
+    marks: std::sync::Arc<std::collections::HashMap<i64, Marks>>,
+    /// `account.timeshift_offset`, hours.
+    pub timeshift_hours: i64,
+}
+
+/// Cache key of an account's [`AccountView`].
+pub(crate) fn account_view_key(account_id: i64) -> String {
+    format!("account_view:{account_id}")
+}
+
+/// The account's [`AccountView`], cached.
+pub(crate) async fn account_view(
+    mw: &Middleware,
+    account_id: i64,
+) -> Result<AccountView, DeviceError> {
+    let key = account_view_key(account_id);
+    if let Some(v) = mw.caches.short_get::<AccountView>(&key).await {
+        return Ok(v);
+    }
+    let marks: Vec<Marks> = with_db!(mw.store.pool(), p => sqlx::query_as(
+        "SELECT channel_id, is_favorited, is_hidden, is_parent_locked FROM account_channel \
+         WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_all(p)
+        .await)?;
+    let shift: Option<i64> = with_db!(mw.store.pool(), p => sqlx::query_scalar(
+        "SELECT timeshift_offset FROM account WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(p)
+        .await)?;
+    let view = AccountView {
+        marks: std::sync::Arc::new(marks.into_iter().map(|m| (m.channel_id, m)).collect()),
+        timeshift_hours: shift.unwrap_or(0),
+    };
+    mw.caches.short_put(key, view.clone()).await;
+    Ok(view)
+}
+
 /// The ids of the tariffs that apply to the session's account now.
 pub(crate) async fn tariff_ids(
     mw: &Middleware,
@@ -111,7 +161,14 @@ pub(crate) async fn tariff_ids(
         .clone())
 }
 
-fn number(call: &Call, name: &str, min: i64, max: i64) -> Result<Option<i64>, DeviceError> {
+/// An optional whole-number parameter within `min..=max`; anything else
+/// sent is a 400.
+pub(crate) fn number(
+    call: &Call,
+    name: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, DeviceError> {
     match call
         .params
         .get(name)
@@ -178,7 +235,9 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
                 "SELECT c.id, c.name, c.name_lang1, c.name_lang2, c.name_lang3, c.name_lang4, \
                  c.name_lang5, c.category_id, c.parent_control, c.uri, c.recording_days, c.icon, \
                  c.sort, c.lcn_number, c.aspect_ratio, c.show_in_all, c.option1, c.option2, \
-                 c.option3 FROM channel c WHERE c.client_id = $1 AND c.enabled AND c.id IN ( \
+                 c.option3, c.epg_channel_id, COALESCE(ec.icon_key, '') AS epg_icon_key \
+                 FROM channel c LEFT JOIN epg_channel ec ON ec.id = c.epg_channel_id \
+                 WHERE c.client_id = $1 AND c.enabled AND c.id IN ( \
                  SELECT tc.channel_id FROM tariff_channel tc WHERE tc.tariff_id IN ({})) \
                  ORDER BY c.sort, c.id",
                 access::placeholders(2, ids.len())
@@ -193,26 +252,45 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
             Ok::<_, DeviceError>(rows)
         })
         .await?;
-    let marks: Vec<Marks> = with_db!(mw.store.pool(), p => sqlx::query_as(
-        "SELECT channel_id, is_favorited, is_hidden, is_parent_locked FROM account_channel \
-         WHERE account_id = $1")
-        .bind(session.account_id)
-        .fetch_all(p)
-        .await)?;
-    let marks: std::collections::HashMap<i64, Marks> =
-        marks.into_iter().map(|m| (m.channel_id, m)).collect();
+    let own = account_view(mw, session.account_id).await?;
+    let marks = &own.marks;
+    // The programme on now and next (not in v2): the viewer's time shift
+    // and the instant the guide's state stops being true go in the keys.
+    let (offset, guide) = if v2 {
+        (0, None)
+    } else {
+        let offset = epg::offset_hours(mw, call, session.account_id).await? * 3600;
+        let mut epg_ids: Vec<i64> = rows.iter().filter_map(|c| c.epg_channel_id).collect();
+        epg_ids.sort_unstable();
+        epg_ids.dedup();
+        let base = format!(
+            "nownext:{}:{generation}:{}:{offset}",
+            call.client.id,
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        );
+        let at = efir_store::now() - offset;
+        (offset, Some(epg::guide_now(mw, &base, &epg_ids, at).await?))
+    };
+    let lang = epg::lang_code(call);
     let view = View {
         width,
         height,
         compact,
         v2,
         search: search.as_deref(),
+        offset,
+        guide: guide.as_deref(),
+        lang: lang.as_deref(),
     };
     // The common case (no marks, no search, no paging, JSON) is one cached,
-    // already serialized answer per operator, tariff set and view.
+    // already serialized answer per operator, tariff set and view, time
+    // shift and guide state: the state's `until` (see `epg::guide_now`)
+    // names it, so once the programme on a channel ends the key changes
+    // and the answer is rebuilt.
     if marks.is_empty() && search.is_none() && limit.is_none() && !call.xml {
+        let until = guide.as_ref().map_or(0, |g| g.until);
         let key = format!(
-            "rendered:{}:{generation}:{}:{}:{width:?}:{height:?}:{compact}:{v2}",
+            "rendered:{}:{generation}:{}:{}:{width:?}:{height:?}:{compact}:{v2}:{offset}:{until}",
             call.client.id,
             ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
             call.lang
@@ -220,7 +298,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
         let raw = mw
             .caches
             .get_or_load_bytes(key, async {
-                let channels = render(call, &rows, &marks, &view);
+                let channels = render(call, &rows, marks, &view);
                 serde_json::to_vec(
                     &json!({ "channels": channels, "error": 0, "error_message": "" }),
                 )
@@ -234,7 +312,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
             raw_json: Some(raw),
         });
     }
-    let mut channels = render(call, &rows, &marks, &view);
+    let mut channels = render(call, &rows, marks, &view);
     if let Some(limit) = limit {
         let skip = usize::try_from((page - 1).saturating_mul(limit)).unwrap_or(usize::MAX);
         channels = channels
@@ -253,6 +331,49 @@ struct View<'a> {
     compact: bool,
     v2: bool,
     search: Option<&'a str>,
+    /// The viewer's time shift, in seconds.
+    offset: i64,
+    /// The guide's now and next (none in v2).
+    guide: Option<&'a epg::GuideNow>,
+    /// The call's language code (none for the default).
+    lang: Option<&'a str>,
+}
+
+/// Size of EPG channel icons when none is asked for.
+const DEFAULT_EPG_ICON: (u32, u32) = (120, 91);
+
+/// The channel's icon: its own (resized as asked), else its guide
+/// channel's stored icon set at the closest size, else ''.
+fn channel_icon(c: &ChannelRow, width: Option<i64>, height: Option<i64>) -> String {
+    if !c.icon.is_empty() || c.epg_icon_key.is_empty() {
+        return sized_icon(&c.icon, width, height);
+    }
+    let size =
+        |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+    efir_epg::icons::url_path(
+        &c.epg_icon_key,
+        size(width, DEFAULT_EPG_ICON.0),
+        size(height, DEFAULT_EPG_ICON.1),
+    )
+}
+
+/// Fills the `<prefix>*` programme fields of a channel item from `p`.
+fn programme_fields(item: &mut Value, prefix: &str, p: &Programme, view: &View<'_>) {
+    let t = p.texts(view.lang);
+    let fields = [
+        ("id", json!(p.id)),
+        ("name", json!(t.title)),
+        ("begin_time", json!(p.start_at + view.offset)),
+        ("end_time", json!(p.stop_at + view.offset)),
+        ("category_id", json!(p.category_id)),
+        ("category", json!(p.category_name(view.lang))),
+        ("description", json!(t.description)),
+        ("preview_url", json!(p.icon)),
+        ("rating", json!(p.rating)),
+    ];
+    for (name, value) in fields {
+        item[format!("{prefix}{name}")] = value;
+    }
 }
 
 /// The channel items of `rows` for `view`, with the account's `marks`.
@@ -282,7 +403,7 @@ fn render(
                 continue;
             }
         }
-        let icon = sized_icon(&c.icon, width, height);
+        let icon = channel_icon(c, width, height);
         let hidden = i64::from(mark.is_hidden);
         let favorited = i64::from(mark.is_favorited);
         let parent = i64::from(c.parent_control || mark.is_parent_locked);
@@ -299,7 +420,7 @@ fn render(
                 "url": c.uri, "has_record": i64::from(c.recording_days > 0),
                 "max_archive_duration": c.recording_days, "is_hidden": hidden,
                 "is_favorited": favorited, "has_subscription": 1, "is_parent_control": parent,
-                "timeshift_offset": 0, "channel_sort": c.sort,
+                "timeshift_offset": view.offset / 3600, "channel_sort": c.sort,
                 "program_id": Value::Null, "program_name": "", "program_begin_time": 0,
                 "program_end_time": 0, "program_category_id": Value::Null, "program_category": "",
                 "program_description": "", "program_preview_url": "", "program_rating": "",
@@ -315,6 +436,22 @@ fn render(
                 item["next_program_name"] = json!("");
                 item["next_program_begin_time"] = json!(0);
                 item["next_program_end_time"] = json!(0);
+                item["next_program_category_id"] = Value::Null;
+                item["next_program_category"] = json!("");
+                item["next_program_description"] = json!("");
+                item["next_program_preview_url"] = json!("");
+                item["next_program_rating"] = json!("");
+            }
+            let on = c
+                .epg_channel_id
+                .and_then(|g| view.guide.and_then(|guide| guide.map.get(&g)));
+            if let Some((now, next)) = on {
+                if let Some(p) = now {
+                    programme_fields(&mut item, "program_", p, view);
+                }
+                if let (Some(p), false) = (next, compact) {
+                    programme_fields(&mut item, "next_program_", p, view);
+                }
             }
             item
         };

@@ -10,6 +10,7 @@
 
 mod catalog;
 mod channels;
+mod epg;
 mod login;
 mod status;
 mod subscriber;
@@ -502,7 +503,11 @@ async fn dispatch(mw: &Middleware, call: &Call, method: &str) -> Result<Reply, D
         "category/list" => channels::category_list(mw, call).await.map(Reply::from),
         "channel/url" => urls::channel_url(mw, call).await,
         "streamservice/token/check" => urls::token_check(mw, call).await.map(Reply::from),
+        "program/url" => urls::program_url(mw, call).await,
         _ => {
+            if let Some(result) = epg::dispatch(mw, call, method).await {
+                return result;
+            }
             if let Some(result) = catalog::dispatch(mw, call, method).await {
                 return result;
             }

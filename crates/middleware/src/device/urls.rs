@@ -1,4 +1,4 @@
-//! Stream URLs: `channel/url/`, and `streamservice/token/check/` for
+//! Stream URLs: `channel/url/`, `program/url/` by programme, and `streamservice/token/check/` for
 //! streaming servers (Flussonic, Astra) that ask whether a token is good.
 //!
 //! A channel with a direct `uri` is played from it. Otherwise a stream
@@ -219,6 +219,74 @@ pub async fn channel_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceEr
         call.ip,
     );
     Ok(url_reply(&url, service.id, redirect))
+}
+
+/// Longest catch-up asked for through `pid`, in seconds (as `duration`).
+const MAX_PROGRAMME_DURATION: i64 = 86_400;
+
+/// `program/url/`: catch-up by `cid` and `time` (see the catalog), or by
+/// `pid`, a programme of the guide. With `pid`, the programme's channel
+/// (`cid` when sent and showing it, else the first channel the account
+/// may open that shows its EPG channel) and real start stand for `cid`
+/// and `time`, and its length for `duration` unless one is sent; then it
+/// goes on exactly as with `time`. An unknown programme is a 404; one no
+/// open channel shows is error 11, as `channel/url/` refuses.
+pub(crate) async fn program_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
+    let Some(raw) = call
+        .params
+        .get("pid")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return by_time(mw, call).await;
+    };
+    let pid: i64 = raw
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| DeviceError::new(ERR_BAD_REQUEST, "pid must be a programme id"))?;
+    let session = call.session(mw).await?;
+    let tariffs = super::channels::tariff_ids(mw, call, session.account_id).await?;
+    let (programme, channel) = super::epg::programme_channel(mw, call, &tariffs, pid).await?;
+    let mut params: Vec<(String, String)> = call
+        .params
+        .0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "cid" | "time" | "pid"))
+        .cloned()
+        .collect();
+    params.push(("cid".into(), channel.id.to_string()));
+    params.push(("time".into(), programme.start_at.to_string()));
+    if call
+        .params
+        .get("duration")
+        .is_none_or(|d| d.trim().is_empty())
+    {
+        let length = (programme.stop_at - programme.start_at).clamp(1, MAX_PROGRAMME_DURATION);
+        params.retain(|(k, _)| k != "duration");
+        params.push(("duration".into(), length.to_string()));
+    }
+    let by_programme = Call {
+        client: call.client.clone(),
+        params: crate::api::Params(params),
+        ip: call.ip,
+        cookies: call.cookies.clone(),
+        lang: call.lang,
+        xml: call.xml,
+    };
+    by_time(mw, &by_programme).await
+}
+
+/// `program/url/` by `cid` and `time`.
+async fn by_time(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
+    super::catalog::dispatch(mw, call, "program/url")
+        .await
+        .unwrap_or_else(|| {
+            Err(DeviceError::new(
+                super::ERR_NOT_FOUND,
+                "unknown method `program/url`",
+            ))
+        })
 }
 
 /// The `exclude_service_id` values of a call (repeatable).

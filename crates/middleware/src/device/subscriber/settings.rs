@@ -35,6 +35,9 @@ fn parent_code_param(call: &Call, name: &str) -> Result<Option<String>, DeviceEr
     }
 }
 
+/// Largest `preferred_timeshift_offset`, in hours either way.
+const MAX_TIMESHIFT_HOURS: i64 = 24;
+
 /// Most channel ids one `settings/save/` parameter may name.
 const MAX_IDS: usize = 1000;
 
@@ -60,6 +63,8 @@ fn id_list(call: &Call, name: &str) -> Result<Vec<i64>, DeviceError> {
 struct Changes {
     parent_code: Option<String>,
     use_timeshift: Option<bool>,
+    /// `preferred_timeshift_offset`: hours the guide's times are shifted.
+    timeshift_offset: Option<i64>,
     data_center_id: Option<i64>,
     /// `(column, value, channel ids)`.
     channels: Vec<(&'static str, bool, Vec<i64>)>,
@@ -77,6 +82,24 @@ impl Changes {
                 "1" => Some(true),
                 _ => return Err(bad("use_timeshift must be 0 or 1")),
             };
+        }
+        if let Some(v) = call
+            .params
+            .get("preferred_timeshift_offset")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            match v.parse::<i64>() {
+                Ok(h) if (-MAX_TIMESHIFT_HOURS..=MAX_TIMESHIFT_HOURS).contains(&h) => {
+                    ch.timeshift_offset = Some(h);
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "preferred_timeshift_offset must be whole hours from \
+                         -{MAX_TIMESHIFT_HOURS} to {MAX_TIMESHIFT_HOURS}"
+                    )))
+                }
+            }
         }
         if let Some(v) = call
             .params
@@ -119,6 +142,7 @@ impl Changes {
     fn is_empty(&self) -> bool {
         self.parent_code.is_none()
             && self.use_timeshift.is_none()
+            && self.timeshift_offset.is_none()
             && self.data_center_id.is_none()
             && self.channels.is_empty()
     }
@@ -183,6 +207,9 @@ async fn apply(
     if let Some(on) = ch.use_timeshift {
         set_account!(tx, "use_timeshift", on, account_id);
     }
+    if let Some(hours) = ch.timeshift_offset {
+        set_account!(tx, "timeshift_offset", hours, account_id);
+    }
     if let Some(dc) = ch.data_center_id {
         set_account!(tx, "data_center_id", dc, account_id);
     }
@@ -207,8 +234,8 @@ async fn apply(
 
 /// `settings/save/`: `parent_code`, `favorite_channel`,
 /// `unfavorite_channel`, `parent_lock_channel`, `parent_unlock_channel`
-/// (ids, repeated or comma-separated), `use_timeshift`, `data_center_id`.
-/// All or nothing; audited.
+/// (ids, repeated or comma-separated), `use_timeshift`, `data_center_id`,
+/// `preferred_timeshift_offset` (hours, -24..=24). All or nothing; audited.
 pub(super) async fn settings_save(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let (account_id, _) = session_account(mw, call).await?;
     let ch = Changes::from_call(call)?;
@@ -227,6 +254,9 @@ pub(super) async fn settings_save(mw: &Middleware, call: &Call) -> Result<Value,
     }
     if let Some(on) = ch.use_timeshift {
         data.insert("use_timeshift".into(), json!(on));
+    }
+    if let Some(hours) = ch.timeshift_offset {
+        data.insert("preferred_timeshift_offset".into(), json!(hours));
     }
     if let Some(dc) = ch.data_center_id {
         data.insert("data_center_id".into(), json!(dc));
@@ -247,6 +277,9 @@ pub(super) async fn settings_save(mw: &Middleware, call: &Call) -> Result<Value,
     .await
     .map_err(store_err)?;
     tx.commit().await.map_err(store_err)?;
+    mw.caches
+        .short_forget(&crate::device::channels::account_view_key(account_id))
+        .await;
     Ok(json!({}))
 }
 
