@@ -43,7 +43,7 @@ struct Shared {
 /// The caches of one middleware.
 #[derive(Clone)]
 pub struct Caches {
-    generations: Arc<Mutex<HashMap<i64, (String, Instant)>>>,
+    generations: Arc<Mutex<HashMap<i64, Generation>>>,
     generation_ttl: Duration,
     shared: Option<Shared>,
     /// Values by key, typed by the caller through [`Caches::get_or_load`].
@@ -51,6 +51,28 @@ pub struct Caches {
     places: moka::future::Cache<IpAddr, Place>,
     /// Short-lived entries (sessions): a few seconds.
     short: moka::future::Cache<String, Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+/// How many TTLs a generation may be served stale while one call reads it.
+pub const STALE_FACTOR: u32 = 5;
+
+/// A generation as this node last read it.
+#[derive(Debug, Clone)]
+struct Generation {
+    value: String,
+    read_at: Instant,
+    /// A call is reading it again.
+    refreshing: bool,
+}
+
+/// A key of [`Caches::get_or_load`] used with two value types (a bug).
+#[derive(Debug, Clone)]
+pub struct TypeMismatch(pub String);
+
+impl std::fmt::Display for TypeMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cache key `{}` holds another type", self.0)
+    }
 }
 
 /// How long short-lived entries (sessions) are trusted; a session ended on
@@ -120,19 +142,39 @@ impl Caches {
     }
 
     /// The operator's current generation (with the global cache epoch).
+    ///
+    /// Read from the store at most once per TTL: when it is due, one call
+    /// reads it while concurrent calls keep using the value they had (for
+    /// up to [`STALE_FACTOR`] TTLs), so a busy node never sends a burst of
+    /// identical queries.
     pub async fn generation(&self, store: &Store, client_id: i64) -> Result<String, sqlx::Error> {
-        if let Ok(map) = self.generations.lock() {
-            if let Some((g, at)) = map.get(&client_id) {
-                if at.elapsed() < self.generation_ttl {
-                    return Ok(g.clone());
+        if let Ok(mut map) = self.generations.lock() {
+            if let Some(g) = map.get_mut(&client_id) {
+                let age = g.read_at.elapsed();
+                if age < self.generation_ttl
+                    || (g.refreshing && age < self.generation_ttl * STALE_FACTOR)
+                {
+                    return Ok(g.value.clone());
                 }
+                g.refreshing = true;
             }
         }
         let sql = "SELECT key, value FROM efir_meta WHERE key = $1 OR key = 'cache_epoch'";
-        let rows: Vec<(String, String)> = with_db!(store.pool(), p => sqlx::query_as(sql)
+        let read: Result<Vec<(String, String)>, sqlx::Error> = with_db!(store.pool(), p => sqlx::query_as(sql)
             .bind(generation_key(client_id))
             .fetch_all(p)
-            .await)?;
+            .await);
+        let rows = match read {
+            Ok(rows) => rows,
+            Err(e) => {
+                if let Ok(mut map) = self.generations.lock() {
+                    if let Some(g) = map.get_mut(&client_id) {
+                        g.refreshing = false;
+                    }
+                }
+                return Err(e);
+            }
+        };
         let value = |k: &str| {
             rows.iter()
                 .find(|(key, _)| key == k)
@@ -145,7 +187,14 @@ impl Caches {
             value(&generation_key(client_id))
         );
         if let Ok(mut map) = self.generations.lock() {
-            map.insert(client_id, (generation.clone(), Instant::now()));
+            map.insert(
+                client_id,
+                Generation {
+                    value: generation.clone(),
+                    read_at: Instant::now(),
+                    refreshing: false,
+                },
+            );
         }
         Ok(generation)
     }
@@ -176,6 +225,7 @@ impl Caches {
     /// shared between nodes through Redis when it is configured.
     pub async fn get_or_load_bytes<E, F>(&self, key: String, load: F) -> Result<Arc<Vec<u8>>, E>
     where
+        E: From<TypeMismatch> + Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<Vec<u8>, E>>,
     {
         let shared = self.shared.clone();
@@ -209,9 +259,12 @@ impl Caches {
     }
 
     /// The cached value under `key`, or what `load` makes (then cached).
+    /// Concurrent calls for a missing key wait for one `load` instead of
+    /// each running their own.
     pub async fn get_or_load<T, E, F>(&self, key: String, load: F) -> Result<Arc<T>, E>
     where
         T: Send + Sync + 'static,
+        E: From<TypeMismatch> + Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<T, E>>,
     {
         if let Some(v) = self.values.get(&key).await {
@@ -219,15 +272,43 @@ impl Caches {
                 return Ok(v);
             }
         }
-        let value = Arc::new(load.await?);
-        self.values.insert(key, value.clone()).await;
-        Ok(value)
+        let value = self
+            .values
+            .try_get_with(key.clone(), async {
+                load.await
+                    .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        value.downcast::<T>().map_err(|_| E::from(TypeMismatch(key)))
     }
 
     /// A short-lived entry.
     pub async fn short_get<T: Clone + Send + Sync + 'static>(&self, key: &str) -> Option<T> {
         let v = self.short.get(key).await?;
         v.downcast_ref::<T>().cloned()
+    }
+
+    /// The short-lived entry under `key`, or what `load` makes (then
+    /// stored); concurrent calls for a missing key wait for one `load`.
+    pub async fn short_get_or_load<T, E, F>(&self, key: String, load: F) -> Result<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+        E: From<TypeMismatch> + Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let value = self
+            .short
+            .try_get_with(key.clone(), async {
+                load.await
+                    .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        value
+            .downcast_ref::<T>()
+            .cloned()
+            .ok_or_else(|| E::from(TypeMismatch(key)))
     }
 
     /// Stores a short-lived entry.
@@ -310,7 +391,7 @@ impl Caches {
 async fn subscribe(
     client: &redis::Client,
     channel: &str,
-    generations: &Mutex<HashMap<i64, (String, Instant)>>,
+    generations: &Mutex<HashMap<i64, Generation>>,
 ) -> Result<(), redis::RedisError> {
     use futures::StreamExt;
     let mut pubsub = client.get_async_pubsub().await?;

@@ -126,27 +126,27 @@ pub(crate) async fn account_view(
     mw: &Middleware,
     account_id: i64,
 ) -> Result<AccountView, DeviceError> {
-    let key = account_view_key(account_id);
-    if let Some(v) = mw.caches.short_get::<AccountView>(&key).await {
-        return Ok(v);
-    }
-    let marks: Vec<Marks> = with_db!(mw.store.pool(), p => sqlx::query_as(
-        "SELECT channel_id, is_favorited, is_hidden, is_parent_locked FROM account_channel \
-         WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_all(p)
-        .await)?;
-    let shift: Option<i64> = with_db!(mw.store.pool(), p => sqlx::query_scalar(
-        "SELECT timeshift_offset FROM account WHERE id = $1")
-        .bind(account_id)
-        .fetch_optional(p)
-        .await)?;
-    let view = AccountView {
-        marks: std::sync::Arc::new(marks.into_iter().map(|m| (m.channel_id, m)).collect()),
-        timeshift_hours: shift.unwrap_or(0),
-    };
-    mw.caches.short_put(key, view.clone()).await;
-    Ok(view)
+    mw.caches
+        .short_get_or_load(account_view_key(account_id), async {
+            let marks: Vec<Marks> = with_db!(mw.store.pool(), p => sqlx::query_as(
+                "SELECT channel_id, is_favorited, is_hidden, is_parent_locked \
+                 FROM account_channel WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_all(p)
+                .await)?;
+            let shift: Option<i64> = with_db!(mw.store.pool(), p => sqlx::query_scalar(
+                "SELECT timeshift_offset FROM account WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(p)
+                .await)?;
+            Ok::<_, DeviceError>(AccountView {
+                marks: std::sync::Arc::new(
+                    marks.into_iter().map(|m| (m.channel_id, m)).collect(),
+                ),
+                timeshift_hours: shift.unwrap_or(0),
+            })
+        })
+        .await
 }
 
 /// The ids of the tariffs that apply to the session's account now.

@@ -86,6 +86,13 @@ impl From<ApiError> for DeviceError {
     }
 }
 
+impl From<crate::cache::TypeMismatch> for DeviceError {
+    fn from(e: crate::cache::TypeMismatch) -> Self {
+        tracing::error!(error = %e, "cache misuse");
+        DeviceError::new(ERR_INTERNAL, "internal error")
+    }
+}
+
 impl From<sqlx::Error> for DeviceError {
     fn from(e: sqlx::Error) -> Self {
         tracing::error!(error = %e, "device API call failed");
@@ -143,57 +150,65 @@ impl Call {
         let cache_key = format!("session:{}:{key}", self.client.id);
         // Sessions are cached for a few seconds (cache::SHORT_TTL): a
         // logout on this node forgets at once, elsewhere within that time.
-        if let Some(mut session) = mw.caches.short_get::<Session>(&cache_key).await {
-            if session.expires_at > now {
-                if now - session.last_seen_at >= LAST_SEEN_PRECISION_SECS {
-                    self.touch(mw, &mut session, now).await?;
-                }
-                return Ok(session);
-            }
-        }
+        // Concurrent calls with the same key wait for one lookup.
         let sql = "SELECT s.id, s.account_id, s.device_uid, s.last_seen_at, \
                    s.channel_list_loaded_at, s.expires_at \
                    FROM account_authkey s JOIN account a ON a.id = s.account_id \
                    WHERE s.authkey = $1 AND a.client_id = $2 AND s.expires_at > $3";
-        let found: Option<Session> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
-            .bind(&key)
-            .bind(self.client.id)
-            .bind(now)
-            .fetch_optional(p)
-            .await)?;
-        let mut session =
-            found.ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
-        session.cache_key = cache_key;
+        let mut session: Session = mw
+            .caches
+            .short_get_or_load(cache_key.clone(), async {
+                let found: Option<Session> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
+                    .bind(&key)
+                    .bind(self.client.id)
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await)?;
+                let mut session =
+                    found.ok_or_else(|| DeviceError::new(ERR_AUTH, "authorization required"))?;
+                session.cache_key = cache_key.clone();
+                Ok::<_, DeviceError>(session)
+            })
+            .await?;
+        if session.expires_at <= now {
+            mw.caches.short_forget(&cache_key).await;
+            return Err(DeviceError::new(ERR_AUTH, "authorization required"));
+        }
         // Last-seen times are for people (who is online); a minute's
         // precision spares a write on almost every call.
         if now - session.last_seen_at >= LAST_SEEN_PRECISION_SECS {
             self.touch(mw, &mut session, now).await?;
-        } else {
-            mw.caches
-                .short_put(session.cache_key.clone(), session.clone())
-                .await;
         }
         Ok(session)
     }
 
-    /// Records that the session was seen now (and caches it).
+    /// Records that the session was seen now: the cached copy at once,
+    /// the store in the background, so that the call does not wait for a
+    /// write (and calls racing on the same session see the fresh copy).
     async fn touch(
         &self,
         mw: &Middleware,
         session: &mut Session,
         now: i64,
     ) -> Result<(), DeviceError> {
-        let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
-        with_db!(mw.store.pool(), p => sqlx::query(touch)
-            .bind(now)
-            .bind(session.id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
         session.last_seen_at = now;
         mw.caches
             .short_put(session.cache_key.clone(), session.clone())
             .await;
+        let store = mw.store.clone();
+        let id = session.id;
+        tokio::spawn(async move {
+            let touch = "UPDATE account_authkey SET last_seen_at = $1 WHERE id = $2";
+            let done = with_db!(store.pool(), p => sqlx::query(touch)
+                .bind(now)
+                .bind(id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()));
+            if let Err(e) = done {
+                tracing::warn!(session = id, error = %e, "cannot record when a session was seen");
+            }
+        });
         Ok(())
     }
 
@@ -331,7 +346,7 @@ async fn wants_xml(mw: &Middleware, device: Option<&str>) -> bool {
                 .bind(device)
                 .fetch_optional(p)
                 .await)?;
-            Ok::<_, sqlx::Error>(format.as_deref() == Some("xml"))
+            Ok::<_, DeviceError>(format.as_deref() == Some("xml"))
         })
         .await;
     xml.map(|x| *x).unwrap_or(false)
