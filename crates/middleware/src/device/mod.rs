@@ -488,6 +488,21 @@ pub async fn call(
     }
 }
 
+/// Why an operator could not be read.
+#[derive(Debug, Clone)]
+enum ClientLookup {
+    /// No such operator.
+    Missing,
+    /// The store failed.
+    Failed(String),
+}
+
+impl From<crate::cache::TypeMismatch> for ClientLookup {
+    fn from(e: crate::cache::TypeMismatch) -> Self {
+        ClientLookup::Failed(e.to_string())
+    }
+}
+
 async fn resolve_client(mw: &Middleware, params: &Params) -> Result<Client, DeviceError> {
     let raw = params
         .get("client_id")
@@ -498,12 +513,26 @@ async fn resolve_client(mw: &Middleware, params: &Params) -> Result<Client, Devi
             format!("client_id `{raw}` is not a number"),
         )
     })?;
-    match mw.store.client(id).await {
+    // Operators change rarely: each node reads one at most every few
+    // seconds (cache::SHORT_TTL), not on every call.
+    let found = mw
+        .caches
+        .short_get_or_load(format!("client:{id}"), async {
+            mw.store.client(id).await.map_err(|e| match e {
+                efir_store::StoreError::NotFound { .. } => ClientLookup::Missing,
+                e => ClientLookup::Failed(e.to_string()),
+            })
+        })
+        .await;
+    match found {
         Ok(c) if c.is_active => Ok(c),
-        Ok(_) | Err(efir_store::StoreError::NotFound { .. }) => {
+        Ok(_) | Err(ClientLookup::Missing) => {
             Err(DeviceError::new(ERR_AUTH, format!("unknown client {id}")))
         }
-        Err(e) => Err(ApiError::from(e).into()),
+        Err(ClientLookup::Failed(e)) => {
+            tracing::error!(client_id = id, error = %e, "cannot read the operator");
+            Err(DeviceError::new(ERR_INTERNAL, "internal error"))
+        }
     }
 }
 
