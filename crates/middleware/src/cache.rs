@@ -280,7 +280,9 @@ impl Caches {
             })
             .await
             .map_err(|e| (*e).clone())?;
-        value.downcast::<T>().map_err(|_| E::from(TypeMismatch(key)))
+        value
+            .downcast::<T>()
+            .map_err(|_| E::from(TypeMismatch(key)))
     }
 
     /// A short-lived entry.

@@ -140,9 +140,7 @@ pub(crate) async fn account_view(
                 .fetch_optional(p)
                 .await)?;
             Ok::<_, DeviceError>(AccountView {
-                marks: std::sync::Arc::new(
-                    marks.into_iter().map(|m| (m.channel_id, m)).collect(),
-                ),
+                marks: std::sync::Arc::new(marks.into_iter().map(|m| (m.channel_id, m)).collect()),
                 timeshift_hours: shift.unwrap_or(0),
             })
         })
