@@ -317,6 +317,41 @@ pub enum ManageCommand {
         #[arg(long, alias = "ignore_epg_import", requires = "create_content")]
         ignore_epg_import: bool,
     },
+    /// List the EPG sources with their last import.
+    #[command(alias = "epg_source_list")]
+    EpgSourceList,
+    /// List the EPG channels of a source with the channels that show them.
+    #[command(alias = "epg_channel_list")]
+    EpgChannelList {
+        /// The source, by id.
+        #[arg(long, alias = "epg_source_id")]
+        epg_source_id: i64,
+    },
+    /// Change an EPG channel: its offset for times written without a zone,
+    /// whether its guide is imported, and which channels show it.
+    #[command(alias = "epg_channel_set")]
+    EpgChannelSet {
+        /// The EPG channel.
+        #[arg(long, alias = "epg_channel_id")]
+        epg_channel_id: i64,
+        /// Offset of zoneless times in hours (e.g. 3, -5.5).
+        #[arg(
+            long,
+            alias = "offset_hours",
+            allow_hyphen_values = true,
+            conflicts_with = "source_zone"
+        )]
+        offset_hours: Option<f64>,
+        /// Use the source's zone for zoneless times again.
+        #[arg(long, alias = "source_zone")]
+        source_zone: bool,
+        /// Import its guide (True/False).
+        #[arg(long, value_parser = parse_bool)]
+        enabled: Option<bool>,
+        /// Show its guide on this channel (repeatable).
+        #[arg(long = "map-channel-id", alias = "map_channel_id")]
+        map_channel_ids: Vec<i64>,
+    },
     /// Rebuild the premiere list from programmes marked as premieres.
     #[command(alias = "epg_premiere_import")]
     EpgPremiereImport {
@@ -508,6 +543,9 @@ impl ManageCommand {
             ManageCommand::RecacheIcons => "recache-icons",
             ManageCommand::EpgExport { .. } => "epg-export",
             ManageCommand::EpgCheck { .. } => "epg-check",
+            ManageCommand::EpgSourceList => "epg-source-list",
+            ManageCommand::EpgChannelList { .. } => "epg-channel-list",
+            ManageCommand::EpgChannelSet { .. } => "epg-channel-set",
         }
     }
 

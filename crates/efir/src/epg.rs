@@ -70,6 +70,14 @@ fn http() -> Result<reqwest::Client> {
         .build()?)
 }
 
+/// `+HH:MM` of an hour offset, checked (-14..=14 in quarter hours).
+fn offset_minutes(hours: f64) -> Result<i64> {
+    if !(-14.0..=14.0).contains(&hours) || (hours * 4.0).fract() != 0.0 {
+        bail!("--offset-hours must be between -14 and 14 in quarter hours, not {hours}");
+    }
+    Ok((hours * 60.0).round() as i64)
+}
+
 fn source_ref(id: Option<i64>, name: Option<String>) -> Option<SourceRef> {
     match (id, name) {
         (Some(id), _) => Some(SourceRef::Id(id)),
@@ -350,6 +358,94 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                     "skipped": checked.skipped.iter().map(|s| json!({"line": s.line, "element": s.element, "message": s.message})).collect::<Vec<_>>(),
                     "bytes": checked.bytes, "seconds": secs, "mb_per_second": mb_s,
                 }),
+            ))
+        }
+        ManageCommand::EpgSourceList => {
+            let sources = efir_epg::model::sources(store, None).await?;
+            let mut text = String::new();
+            for s in &sources {
+                let last = s.last_import_at.map_or("never".to_string(), |t| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default()
+                });
+                text.push_str(&format!(
+                    "{:>4} {:<20} {:<8} last import {last}{} {}\n",
+                    s.id,
+                    s.name,
+                    if s.enabled { "enabled" } else { "disabled" },
+                    if s.last_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (failed: {})", s.last_error)
+                    },
+                    s.url
+                ));
+            }
+            if sources.is_empty() {
+                text.push_str("no EPG sources; add one with efir manage epg-source-add");
+            }
+            Ok(Report::new(
+                text.trim_end(),
+                serde_json::to_value(&sources)?,
+            ))
+        }
+        ManageCommand::EpgChannelList { epg_source_id } => {
+            efir_epg::model::source(store, &SourceRef::Id(epg_source_id)).await?;
+            let channels = efir_epg::model::channels(store, epg_source_id).await?;
+            let mut text = String::new();
+            for c in &channels {
+                text.push_str(&format!(
+                    "{:>6} {:<24} {:<32} {}{}\n",
+                    c.id,
+                    c.ext_id,
+                    c.name,
+                    if c.enabled { "" } else { "disabled " },
+                    c.offset_minutes
+                        .map_or(String::new(), |m| format!("offset {m} min"))
+                ));
+            }
+            Ok(Report::new(
+                text.trim_end(),
+                serde_json::to_value(&channels)?,
+            ))
+        }
+        ManageCommand::EpgChannelSet {
+            epg_channel_id,
+            offset_hours,
+            source_zone,
+            enabled,
+            map_channel_ids,
+        } => {
+            efir_epg::model::channel(store, epg_channel_id).await?;
+            if offset_hours.is_none()
+                && !source_zone
+                && enabled.is_none()
+                && map_channel_ids.is_empty()
+            {
+                bail!("nothing to change: give --offset-hours, --source-zone, --enabled or --map-channel-id");
+            }
+            if let Some(h) = offset_hours {
+                let m = offset_minutes(h)?;
+                efir_epg::model::set_channel_offset(store, actor.clone(), epg_channel_id, Some(m))
+                    .await?;
+            } else if source_zone {
+                efir_epg::model::set_channel_offset(store, actor.clone(), epg_channel_id, None)
+                    .await?;
+            }
+            if let Some(on) = enabled {
+                efir_epg::model::set_channel_enabled(store, actor.clone(), epg_channel_id, on)
+                    .await?;
+            }
+            if !map_channel_ids.is_empty() {
+                efir_epg::model::map_channels(store, actor, epg_channel_id, &map_channel_ids)
+                    .await?;
+                guide_changed(ctx).await;
+            }
+            let c = efir_epg::model::channel(store, epg_channel_id).await?;
+            Ok(Report::new(
+                format!("EPG channel {} ({}) updated", c.id, c.ext_id),
+                serde_json::to_value(&c)?,
             ))
         }
         other => bail!("`{}` is not an EPG command", other.name()),

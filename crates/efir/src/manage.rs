@@ -138,7 +138,10 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
         | ManageCommand::EpgPremiereImport { .. }
         | ManageCommand::RecacheIcons
         | ManageCommand::EpgExport { .. }
-        | ManageCommand::EpgCheck { .. }) => crate::epg::run(ctx, cmd, actor).await,
+        | ManageCommand::EpgCheck { .. }
+        | ManageCommand::EpgSourceList
+        | ManageCommand::EpgChannelList { .. }
+        | ManageCommand::EpgChannelSet { .. }) => crate::epg::run(ctx, cmd, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

@@ -117,6 +117,57 @@ async fn import_export_and_icons_through_the_binary() {
             assert_eq!((img.width(), img.height()), (w, h));
         }
 
+        // Listing and changing EPG channels.
+        let sources = env.manage_json(&["epg-source-list"]);
+        assert_eq!(sources[0]["name"], "Provider", "{label}: {sources}");
+        let chans = env.manage_json(&["epg-channel-list", "--epg-source-id", "1"]);
+        assert_eq!(chans.as_array().unwrap().len(), 2, "{label}: {chans}");
+        let set = env.manage_json(&[
+            "epg_channel_set",
+            "--epg_channel_id=2",
+            "--offset_hours=-2.5",
+            "--enabled=False",
+        ]);
+        assert_eq!(set["offset_minutes"], -150, "{label}: {set}");
+        assert_eq!(set["enabled"], false);
+        let set = env.manage_json(&[
+            "epg-channel-set",
+            "--epg-channel-id",
+            "2",
+            "--source-zone",
+            "--enabled",
+            "true",
+        ]);
+        assert!(set["offset_minutes"].is_null(), "{label}: {set}");
+        assert_eq!(set["enabled"], true);
+        for args in [
+            vec!["epg-channel-set", "--epg-channel-id", "2"],
+            vec![
+                "epg-channel-set",
+                "--epg-channel-id",
+                "2",
+                "--map-channel-id",
+                "999",
+            ],
+            vec![
+                "epg-channel-set",
+                "--epg-channel-id",
+                "99",
+                "--enabled",
+                "true",
+            ],
+            vec![
+                "epg-channel-set",
+                "--epg-channel-id",
+                "2",
+                "--offset-hours",
+                "3.3",
+            ],
+        ] {
+            let out = env.manage(&args);
+            assert!(!out.status.success(), "{label}: {args:?} should fail");
+        }
+
         // Programmes; the JSON summary scripts rely on.
         let s = env.manage_json(&["epg-import"]);
         for key in [
@@ -179,6 +230,23 @@ async fn import_export_and_icons_through_the_binary() {
         let check = env.manage_json(&["epg-export", "--client-id", "1", "--output", "again.xml"]);
         assert_eq!(check["programmes"], 12, "{label}: guide kept: {check}");
 
+        // Remap the operator's first channel to the other EPG channel.
+        let mapped = env.manage_json(&[
+            "epg-channel-set",
+            "--epg-channel-id",
+            "2",
+            "--map-channel-id",
+            "1",
+        ]);
+        assert_eq!(mapped["id"], 2, "{label}: {mapped}");
+        let store = env.store().await;
+        let epg: Option<i64> = efir_store::with_db!(store.pool(), p => sqlx::query_scalar(
+            "SELECT epg_channel_id FROM channel WHERE id = 1")
+            .fetch_one(p)
+            .await)
+        .unwrap();
+        assert_eq!(epg, Some(2), "{label}");
+        store.close().await;
         // Bad input to the commands.
         for args in [
             vec!["epg-import", "--epg-source-id", "99"],

@@ -306,6 +306,96 @@ pub async fn set_channel_offset(
     Ok(())
 }
 
+/// Turns an EPG channel's guide import on or off.
+pub async fn set_channel_enabled(
+    store: &Store,
+    actor: Actor,
+    epg_channel_id: i64,
+    enabled: bool,
+) -> Result<(), EpgError> {
+    let mut tx = store.begin(actor).await?;
+    let n = tx
+        .execute(
+            "epg_channel",
+            "UPDATE epg_channel SET enabled = $1, updated_at = $2 WHERE id = $3",
+            &[
+                Arg::Bool(enabled),
+                Arg::I64(efir_store::now()),
+                Arg::I64(epg_channel_id),
+            ],
+        )
+        .await?;
+    if n == 0 {
+        tx.rollback().await?;
+        return Err(EpgError::NotFound(format!(
+            "no EPG channel with id {epg_channel_id}"
+        )));
+    }
+    tx.audit(
+        None,
+        "update",
+        "epg_channel",
+        Some(epg_channel_id.to_string()),
+        json!({ "enabled": enabled }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Shows the guide of `epg_channel_id` on the Efir channels `channel_ids`.
+/// A source owned by an operator may only feed that operator's channels.
+pub async fn map_channels(
+    store: &Store,
+    actor: Actor,
+    epg_channel_id: i64,
+    channel_ids: &[i64],
+) -> Result<(), EpgError> {
+    let epg = channel(store, epg_channel_id).await?;
+    let owner = source(store, &SourceRef::Id(epg.source_id))
+        .await?
+        .client_id;
+    let mut tx = store.begin(actor).await?;
+    for id in channel_ids {
+        let client: Option<i64> = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+            "SELECT client_id FROM channel WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await)
+        .map_err(StoreError::from)?;
+        let Some(client) = client else {
+            tx.rollback().await?;
+            return Err(EpgError::NotFound(format!("no channel with id {id}")));
+        };
+        if owner.is_some_and(|o| o != client) {
+            tx.rollback().await?;
+            return Err(EpgError::Invalid(format!(
+                "channel {id} belongs to another operator than EPG channel {epg_channel_id}'s source"
+            )));
+        }
+        tx.execute(
+            "channel",
+            "UPDATE channel SET epg_channel_id = $1, updated_at = $2 WHERE id = $3",
+            &[
+                Arg::I64(epg_channel_id),
+                Arg::I64(efir_store::now()),
+                Arg::I64(*id),
+            ],
+        )
+        .await?;
+        tx.audit(
+            Some(client),
+            "map_epg",
+            "channel",
+            Some(id.to_string()),
+            json!({ "epg_channel_id": epg_channel_id }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
