@@ -4,9 +4,18 @@
 //! nearest healthy edge by client subnet, load and health; runs as
 //! `efir router` or the `router` role. It may touch the store and the core.
 //!
-//! This crate is the place for that part; it is filled in by its own issue
-//! (issue 5). Today it contributes no routes, and `efir serve` mounts what
-//! [`routes`] returns so that adding them needs no change elsewhere.
+//! * [`subnets`]: the subnet table (IPv4 and IPv6 longest-prefix match) and
+//!   its import formats (CSV, coverage-zone JSON).
+//! * [`select`]: choosing an edge: candidates by health, drain, content and
+//!   capacity, weighted rendezvous hashing, region fallback.
+//!
+//! The HTTP side is built by its own issue (issue 5); today this crate
+//! contributes no routes, and `efir serve` mounts what [`routes`] returns.
+
+#![warn(missing_docs)]
+
+pub mod select;
+pub mod subnets;
 
 use axum::Router;
 use efir_store::Store;
