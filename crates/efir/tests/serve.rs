@@ -84,7 +84,9 @@ async fn migrations_can_be_left_to_the_operator() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("pending migrations: 1 (core), 2 (middleware), 3 (epg); run `efir manage migrate`"),
+        err.contains(
+            "pending migrations: 1 (core), 2 (middleware), 3 (epg); run `efir manage migrate`"
+        ),
         "{err}"
     );
     env.cleanup().await;
