@@ -4,6 +4,8 @@
 //! nearest healthy edge by client subnet, load and health; runs as
 //! `efir router` or the `router` role. It may touch the store and the core.
 //!
+//! * [`path`]: the request paths, parsed strictly (ids, extensions, asset
+//!   paths that cannot climb out of the content root).
 //! * [`subnets`]: the subnet table (IPv4 and IPv6 longest-prefix match) and
 //!   its import formats (CSV, coverage-zone JSON).
 //! * [`select`]: choosing an edge: candidates by health, drain, content and
@@ -14,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod path;
 pub mod select;
 pub mod subnets;
 
