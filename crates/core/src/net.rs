@@ -47,6 +47,27 @@ impl Cidr {
     }
 }
 
+/// The subscriber's address: the first address of `X-Real-IP`, else of
+/// `X-Forwarded-For`, when the peer is a trusted proxy; else the peer. A
+/// header that does not parse as an address is ignored.
+pub fn client_ip(
+    peer: IpAddr,
+    real_ip: Option<&str>,
+    forwarded_for: Option<&str>,
+    trusted: &[Cidr],
+) -> IpAddr {
+    if !trusted.iter().any(|net| net.contains(peer)) {
+        return peer;
+    }
+    let first = |v: Option<&str>| {
+        v.and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    };
+    first(real_ip)
+        .or_else(|| first(forwarded_for))
+        .unwrap_or(peer)
+}
+
 /// `ip` as 16 big-endian bytes, IPv4 mapped into `::ffff:0:0/96`, so that
 /// one byte-wise order covers both families.
 pub fn ip_key(ip: IpAddr) -> [u8; 16] {

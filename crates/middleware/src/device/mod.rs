@@ -303,19 +303,13 @@ pub struct DeviceState {
 /// The subscriber's address: the socket peer, or the address a trusted
 /// proxy reports.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
-    if !trusted.iter().any(|net| net.contains(peer)) {
-        return peer;
-    }
-    let header_ip = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    };
-    header_ip("x-real-ip")
-        .or_else(|| header_ip("x-forwarded-for"))
-        .unwrap_or(peer)
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    efir_core::net::client_ip(
+        peer,
+        header("x-real-ip"),
+        header("x-forwarded-for"),
+        trusted,
+    )
 }
 
 fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
