@@ -31,7 +31,9 @@ async fn migrate_then_status() {
         );
         let out = env.manage(&["migrate"]);
         assert!(
-            stdout(&out).contains("applied 1 (core), 2 (middleware), 3 (epg); schema version 3"),
+            stdout(&out).contains(
+                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router); schema version 4"
+            ),
             "{}",
             stdout(&out)
         );

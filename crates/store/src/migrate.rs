@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "epg",
         sql: include_str!("../migrations/0003_epg.sql"),
     },
+    Migration {
+        version: 4,
+        name: "router",
+        sql: include_str!("../migrations/0004_router.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
