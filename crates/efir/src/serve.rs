@@ -171,6 +171,20 @@ pub async fn run(
         roles: opts.roles.to_string(),
     };
     let mut servers = Vec::new();
+    let router = if opts.roles.contains(Role::Router) {
+        let service = efir_router::service::RouterService::start(
+            store.clone(),
+            efir_router::service::Options {
+                trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+                ..efir_router::service::Options::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("router: {e}"))?;
+        Some(service.routes())
+    } else {
+        None
+    };
     if opts.roles.contains(Role::Api) {
         let parts = Router::new()
             .merge(efir_middleware::routes_with(
@@ -184,8 +198,8 @@ pub async fn run(
             .merge(efir_backoffice::routes(store.clone()))
             .merge(efir_ingest::routes(store.clone()));
         let mut parts = parts;
-        if opts.roles.contains(Role::Router) && opts.listen == opts.router_listen {
-            parts = parts.merge(efir_router::routes(store.clone()));
+        if let (Some(r), true) = (&router, opts.listen == opts.router_listen) {
+            parts = parts.merge(r.clone());
         }
         servers.push(("api", opts.listen.clone(), app(ops.clone(), parts)));
     }
@@ -200,7 +214,7 @@ pub async fn run(
         servers.push((
             "router",
             addr,
-            app(ops.clone(), efir_router::routes(store.clone())),
+            app(ops.clone(), router.clone().unwrap_or_default()),
         ));
     }
     for (name, addr, router) in servers {

@@ -4,6 +4,9 @@
 //! nearest healthy edge by client subnet, load and health; runs as
 //! `efir router` or the `router` role. It may touch the store and the core.
 //!
+//! * [`health`]: polling edges' health URLs, live state and passive load.
+//! * [`model`]: regions, subnets and edges in the store; the snapshot.
+//! * [`service`]: the HTTP side: 302 to the chosen edge, reloads, health.
 //! * [`path`]: the request paths, parsed strictly (ids, extensions, asset
 //!   paths that cannot climb out of the content root).
 //! * [`subnets`]: the subnet table (IPv4 and IPv6 longest-prefix match) and
@@ -11,19 +14,14 @@
 //! * [`select`]: choosing an edge: candidates by health, drain, content and
 //!   capacity, weighted rendezvous hashing, region fallback.
 //!
-//! The HTTP side is built by its own issue (issue 5); today this crate
-//! contributes no routes, and `efir serve` mounts what [`routes`] returns.
+//! `efir serve` and `efir router` start a [`service::RouterService`] and
+//! mount its routes.
 
 #![warn(missing_docs)]
 
+pub mod health;
+pub mod model;
 pub mod path;
 pub mod select;
+pub mod service;
 pub mod subnets;
-
-use axum::Router;
-use efir_store::Store;
-
-/// The HTTP routes of this part, mounted by `efir serve`.
-pub fn routes(_store: Store) -> Router {
-    Router::new()
-}

@@ -1,0 +1,305 @@
+//! The router as an HTTP service: every request is answered from an
+//! immutable in-memory snapshot, swapped atomically when the data version
+//! in the store moves (polled), so a node keeps serving from its last
+//! snapshot while the database is down.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use efir_core::net::Cidr;
+use efir_store::Store;
+
+use crate::health::{spawn_poller, HealthBoard, HealthConfig};
+use crate::model::{self, Loaded, RouterError};
+use crate::path::{self, Route};
+use crate::select::{self, Choice, ContentKind, EdgeState};
+
+/// Counter of answers: `efir_router_redirects_total{region, edge, status}`.
+pub const REDIRECTS: &str = "efir_router_redirects_total";
+/// Histogram of decision time in seconds.
+pub const DECISION_SECONDS: &str = "efir_router_decision_seconds";
+
+/// How a router node runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Proxies whose `X-Real-IP` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// How often the data version is checked.
+    pub reload_every: Duration,
+    /// Health polling.
+    pub health: HealthConfig,
+    /// Whether to poll edges (off in some tests).
+    pub poll_health: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            trusted_proxies: Vec::new(),
+            reload_every: Duration::from_secs(2),
+            health: HealthConfig::default(),
+            poll_health: true,
+        }
+    }
+}
+
+/// A running router node.
+#[derive(Clone)]
+pub struct RouterService {
+    snapshot: Arc<ArcSwap<Loaded>>,
+    board: Arc<HealthBoard>,
+    trusted: Arc<Vec<Cidr>>,
+}
+
+impl RouterService {
+    /// Loads the first snapshot (failing when the store cannot be read)
+    /// and starts the reload loop and the health poller in the background.
+    pub async fn start(store: Store, opts: Options) -> Result<RouterService, RouterError> {
+        let first = model::load(&store).await?;
+        tracing::info!(
+            version = %first.version,
+            subnets = first.subnets.len(),
+            edges = first.edges.edges().len(),
+            "router snapshot loaded"
+        );
+        let board = HealthBoard::new(opts.health.clone());
+        board.set_targets(first.targets.clone());
+        let snapshot = Arc::new(ArcSwap::from_pointee(first));
+        let service = RouterService {
+            snapshot: snapshot.clone(),
+            board: board.clone(),
+            trusted: Arc::new(opts.trusted_proxies.clone()),
+        };
+        tokio::spawn(reload_loop(
+            store,
+            snapshot,
+            board.clone(),
+            opts.reload_every,
+        ));
+        if opts.poll_health {
+            let http = reqwest::Client::builder()
+                .timeout(opts.health.timeout)
+                .user_agent(concat!("efir-router/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default();
+            spawn_poller(board, http, std::future::pending());
+        }
+        Ok(service)
+    }
+
+    /// The health board of this node.
+    pub fn health(&self) -> &Arc<HealthBoard> {
+        &self.board
+    }
+
+    /// The version of the snapshot in use.
+    pub fn version(&self) -> String {
+        self.snapshot.load().version.clone()
+    }
+
+    /// `GET|HEAD /btv/…` and `/vod/…`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/btv/{*rest}", get(redirect))
+            .route("/vod/{*rest}", get(redirect))
+            .with_state(self.clone())
+    }
+}
+
+/// Reloads the snapshot whenever the stored version moves; keeps the last
+/// one (and says so) while the store cannot be read.
+async fn reload_loop(
+    store: Store,
+    snapshot: Arc<ArcSwap<Loaded>>,
+    board: Arc<HealthBoard>,
+    every: Duration,
+) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        let current = snapshot.load().version.clone();
+        let next = match model::version(&store).await {
+            Ok(v) if v == current => {
+                failing = false;
+                continue;
+            }
+            Ok(_) => model::load(&store).await,
+            Err(e) => Err(e),
+        };
+        match next {
+            Ok(loaded) => {
+                tracing::info!(
+                    version = %loaded.version,
+                    subnets = loaded.subnets.len(),
+                    edges = loaded.edges.edges().len(),
+                    "router snapshot reloaded"
+                );
+                board.set_targets(loaded.targets.clone());
+                snapshot.store(Arc::new(loaded));
+                failing = false;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot reload the router snapshot; serving the last one");
+                }
+                failing = true;
+            }
+        }
+    }
+}
+
+fn plain(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body + "\n",
+    )
+        .into_response()
+}
+
+async fn redirect(
+    State(service): State<RouterService>,
+    request: axum::extract::Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, _) = request.into_parts();
+    let (uri, headers): (Uri, HeaderMap) = (parts.uri, parts.headers);
+    let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
+    let route = match path::parse(uri.path()) {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::counter!(REDIRECTS, "region" => "", "edge" => "", "status" => "400")
+                .increment(1);
+            return plain(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let peer = connect.map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(a)| a.ip());
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // From a trusted proxy, an address header that is there must hold an
+    // address: guessing would route the subscriber by the proxy's place.
+    if service.trusted.iter().any(|net| net.contains(peer)) {
+        let name = if headers.contains_key("x-real-ip") {
+            Some("x-real-ip")
+        } else if headers.contains_key("x-forwarded-for") {
+            Some("x-forwarded-for")
+        } else {
+            None
+        };
+        if let Some(name) = name {
+            let first = header_str(name)
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .and_then(|v| v.parse::<IpAddr>().ok());
+            if first.is_none() {
+                metrics::counter!(REDIRECTS, "region" => "", "edge" => "", "status" => "400")
+                    .increment(1);
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} does not start with an IP address"),
+                );
+            }
+        }
+    }
+    let ip = efir_core::net::client_ip(
+        peer,
+        header_str("x-real-ip"),
+        header_str("x-forwarded-for"),
+        &service.trusted,
+    );
+    let query = uri.query();
+    let channel_param = query.and_then(|q| {
+        form_pairs(q)
+            .into_iter()
+            .find(|(k, _)| k == "channel" || k == "cid")
+            .map(|(_, v)| v)
+    });
+    let (kind, key, channel) = match route {
+        Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel.to_string())),
+        Route::Catchup { programme, .. } => (ContentKind::Catchup, programme, channel_param),
+        Route::Vod { path, .. } => (ContentKind::Vod, path, None),
+    };
+    let snap = service.snapshot.load();
+    let region = snap.subnets.lookup(ip);
+    let board = &service.board;
+    let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
+    let request = select::Request {
+        kind,
+        key,
+        channel: channel.as_deref(),
+    };
+    let choice = select::choose(&snap.edges, region, &request, &state);
+    let region_name = |r: Option<select::RegionId>| {
+        r.and_then(|r| snap.region_names.get(&r).cloned())
+            .unwrap_or_default()
+    };
+    let response = match choice {
+        Choice::Edge {
+            edge,
+            region: chosen,
+            ..
+        } => {
+            board.record_redirect(edge.id);
+            let mut location = format!("{}{}", edge.base_url, uri.path());
+            if let Some(q) = query.filter(|q| !q.is_empty()) {
+                location.push('?');
+                location.push_str(q);
+            }
+            metrics::counter!(REDIRECTS, "region" => region_name(Some(chosen)), "edge" => edge.name.clone(), "status" => "302").increment(1);
+            match HeaderValue::from_str(&location) {
+                Ok(value) => {
+                    let mut r = StatusCode::FOUND.into_response();
+                    let h = r.headers_mut();
+                    h.insert(header::LOCATION, value);
+                    h.insert(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static("max-age=0, private, must-revalidate"),
+                    );
+                    if kind == ContentKind::Live {
+                        h.insert(
+                            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                            HeaderValue::from_static("*"),
+                        );
+                    }
+                    r
+                }
+                Err(_) => plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("edge `{}` has an unusable base URL", edge.name),
+                ),
+            }
+        }
+        Choice::NoEdge(select::NoEdge::NoneCarries) => {
+            metrics::counter!(REDIRECTS, "region" => region_name(region), "edge" => "", "status" => "404").increment(1);
+            plain(
+                StatusCode::NOT_FOUND,
+                format!("no edge server carries `{key}` for this client"),
+            )
+        }
+        Choice::NoEdge(why) => {
+            metrics::counter!(REDIRECTS, "region" => region_name(region), "edge" => "", "status" => "503").increment(1);
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no edge server can serve this request: {why}"),
+            )
+        }
+    };
+    metrics::histogram!(DECISION_SECONDS).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `k=v&…` pairs of a query, as sent.
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}

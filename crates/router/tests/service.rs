@@ -1,0 +1,387 @@
+//! The router over real HTTP on both databases: redirects by subnet,
+//! trusted proxies, drain and fallback reaching running nodes, health,
+//! bad requests, and serving on while the database is gone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use efir_router::health::HealthConfig;
+use efir_router::model::{self, NewEdge};
+use efir_router::select::ContentKind;
+use efir_router::service::{Options, RouterService};
+use efir_store::testing::TestDb;
+use efir_store::{Actor, Store};
+
+fn actor() -> Actor {
+    Actor::Command("test".into())
+}
+
+/// Serves `service` on a loopback port; returns its base URL.
+async fn serve(service: &RouterService) -> String {
+    let app = service.routes();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn options() -> Options {
+    Options {
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        reload_every: Duration::from_millis(150),
+        health: HealthConfig::default(),
+        poll_health: false,
+    }
+}
+
+fn edge(name: &str, region: &str, serves: &[ContentKind]) -> NewEdge {
+    NewEdge {
+        name: name.into(),
+        base_url: format!("http://{name}.cdn.example"),
+        region: region.into(),
+        weight: 100,
+        capacity: None,
+        serves: serves.to_vec(),
+        channels: Vec::new(),
+        health_url: String::new(),
+    }
+}
+
+async fn setup(store: &Store) {
+    let csv = "cidr,region\n10.0.0.0/8,north\n10.1.0.0/16,south\n2001:db8::/32,south\n";
+    let r = model::import_subnets(store, actor(), csv.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((r.subnets, r.regions_created), (3, 2));
+    let all = [ContentKind::Live, ContentKind::Catchup, ContentKind::Vod];
+    model::add_edge(store, actor(), &edge("n1", "north", &all))
+        .await
+        .unwrap();
+    model::add_edge(store, actor(), &edge("s1", "south", &all))
+        .await
+        .unwrap();
+    model::add_edge(store, actor(), &edge("v1", "south", &[ContentKind::Vod]))
+        .await
+        .unwrap();
+    model::set_region(store, actor(), "south", Some(&["north".to_string()]), None)
+        .await
+        .unwrap();
+}
+
+/// (status, Location) of a GET from `ip` (sent as X-Real-IP).
+async fn get(base: &str, path: &str, ip: Option<&str>) -> (u16, String) {
+    let mut req = http().get(format!("{base}{path}"));
+    if let Some(ip) = ip {
+        req = req.header("x-real-ip", ip);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location)
+}
+
+/// The status of a GET of `path` written byte for byte.
+async fn raw_status(base: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Real-IP: 10.2.3.4\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tcp.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn wait_for(base: &str, path: &str, ip: &str, want: &str) {
+    for _ in 0..60 {
+        let (_, location) = get(base, path, Some(ip)).await;
+        if location.starts_with(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} from {ip} never went to {want}");
+}
+
+#[tokio::test]
+async fn redirects_follow_subnets_changes_and_survive_the_database() {
+    for db in TestDb::both().await {
+        let label = db.label;
+        setup(&db.store).await;
+        let service = RouterService::start(db.store.clone(), options())
+            .await
+            .unwrap();
+        let base = serve(&service).await;
+
+        // Longest prefix: 10.1/16 is south, the rest of 10/8 north.
+        let r = http()
+            .get(format!("{base}/btv/live/hls/ch1.m3u8?token=abc"))
+            .header("x-real-ip", "10.2.3.4")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{label}");
+        assert_eq!(
+            r.headers()["location"],
+            "http://n1.cdn.example/btv/live/hls/ch1.m3u8?token=abc"
+        );
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let (s, l) = get(&base, "/btv/live/hls/ch1", Some("10.1.2.3")).await;
+        assert_eq!(
+            (s, l.as_str()),
+            (302, "http://s1.cdn.example/btv/live/hls/ch1")
+        );
+        let (_, l) = get(&base, "/btv/live/hls/ch1", Some("2001:db8::7")).await;
+        assert!(l.starts_with("http://s1."), "{label}: IPv6 {l}");
+        // VOD in the south goes to either south edge, always the same one
+        // for the same asset; live never to the VOD-only edge.
+        let (_, first) = get(&base, "/vod/hls/films/a.mp4", Some("10.1.0.9")).await;
+        for _ in 0..5 {
+            let (_, again) = get(&base, "/vod/hls/films/a.mp4", Some("10.1.200.1")).await;
+            assert_eq!(again, first, "{label}: sticky");
+        }
+        for i in 0..30 {
+            let (_, l) = get(&base, &format!("/btv/live/hls/c{i}"), Some("10.1.0.1")).await;
+            assert!(
+                !l.starts_with("http://v1."),
+                "{label}: live on a VOD-only edge"
+            );
+        }
+        // HEAD works too.
+        let r = http()
+            .head(format!("{base}/btv/live/hls/ch1"))
+            .header("x-real-ip", "10.2.3.4")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+
+        // Draining s1 moves the south's live to the fallback (north), on the
+        // running node, without a restart.
+        model::set_edge(&db.store, actor(), "s1", None, Some(true))
+            .await
+            .unwrap();
+        wait_for(&base, "/btv/live/hls/ch1", "10.1.2.3", "http://n1.").await;
+        // Disabling north too: nothing can serve live in the south.
+        model::set_edge(&db.store, actor(), "n1", Some(false), None)
+            .await
+            .unwrap();
+        let mut status = 0;
+        for _ in 0..60 {
+            status = get(&base, "/btv/live/hls/ch1", Some("10.1.2.3")).await.0;
+            if status == 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 503, "{label}");
+        let body = http()
+            .get(format!("{base}/btv/live/hls/ch1"))
+            .header("x-real-ip", "10.1.2.3")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains("no edge server can serve"), "{body}");
+        model::set_edge(&db.store, actor(), "n1", Some(true), None)
+            .await
+            .unwrap();
+        model::set_edge(&db.store, actor(), "s1", None, Some(false))
+            .await
+            .unwrap();
+        wait_for(&base, "/btv/live/hls/ch1", "10.1.2.3", "http://s1.").await;
+
+        // A second node on the same database sees the same configuration.
+        let second = RouterService::start(db.store.clone(), options())
+            .await
+            .unwrap();
+        assert_eq!(second.version(), service.version());
+
+        // Bad requests: a clear 4xx, never a 5xx.
+        for path in [
+            "/btv/live/hls/",
+            "/btv/live/HLS/x",
+            "/btv/nothing/hls/x",
+            "/btv/live/hls/a.b.c.d.e.f.g.h.toolong",
+        ] {
+            let (s, _) = get(&base, path, Some("10.2.3.4")).await;
+            assert_eq!(s, 400, "{label}: {path}");
+        }
+        // Climbing paths, sent raw (an HTTP client would normalise them).
+        for path in [
+            "/vod/hls/../etc/passwd",
+            "/vod/hls/a/%2e%2e/b",
+            "/vod/hls/a%2fb",
+        ] {
+            assert_eq!(raw_status(&base, path).await, 400, "{label}: {path}");
+        }
+        let huge = "9".repeat(10 * 1024);
+        let r = http()
+            .get(format!("{base}/btv/live/hls/ch1"))
+            .header("x-real-ip", huge.as_str())
+            .header("x-forwarded-for", "not an ip, 10.2.3.4")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{label}");
+        assert!(r.text().await.unwrap().contains("x-real-ip"));
+
+        // The database goes away: the node keeps serving its snapshot.
+        db.store.close().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (s, l) = get(&base, "/btv/live/hls/ch1", Some("10.2.3.4")).await;
+        assert_eq!(
+            (s, l.as_str()),
+            (302, "http://n1.cdn.example/btv/live/hls/ch1"),
+            "{label}"
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn proxies_are_believed_only_when_trusted() {
+    let db = TestDb::sqlite().await;
+    setup(&db.store).await;
+    // Clients of no region go to the default region.
+    model::set_region(&db.store, actor(), "north", None, Some(true))
+        .await
+        .unwrap();
+    let untrusted = Options {
+        trusted_proxies: Vec::new(),
+        ..options()
+    };
+    let service = RouterService::start(db.store.clone(), untrusted)
+        .await
+        .unwrap();
+    let base = serve(&service).await;
+    // The header claims the south; the peer (127.0.0.1, no subnet) is
+    // what counts, so the default region (north) answers.
+    let (s, l) = get(&base, "/btv/live/hls/ch1", Some("10.1.2.3")).await;
+    assert_eq!(
+        (s, l.as_str()),
+        (302, "http://n1.cdn.example/btv/live/hls/ch1")
+    );
+    let trusted = RouterService::start(db.store.clone(), options())
+        .await
+        .unwrap();
+    let base = serve(&trusted).await;
+    let (_, l) = get(&base, "/btv/live/hls/ch1", Some("10.1.2.3")).await;
+    assert!(l.starts_with("http://s1."), "{l}");
+    let r = http()
+        .get(format!("{base}/btv/live/hls/ch1"))
+        .header("x-forwarded-for", "10.1.9.9, 192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("http://s1."));
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn unhealthy_edges_stop_getting_redirects_and_come_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let healthy = Arc::new(AtomicBool::new(true));
+    let flag = healthy.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let ok = flag.load(Ordering::SeqCst);
+            async move {
+                if ok {
+                    (axum::http::StatusCode::OK, "OK")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let db = TestDb::sqlite().await;
+    setup(&db.store).await;
+    let mut s1 = edge("s2", "south", &[ContentKind::Live]);
+    s1.health_url = format!("http://{health_addr}/health");
+    s1.weight = 1000;
+    model::add_edge(&db.store, actor(), &s1).await.unwrap();
+    // Only s2 in the south serves channel "only2"... all serve all, so
+    // make s1 unable: drain it, leaving s2 the south's live edge.
+    model::set_edge(&db.store, actor(), "s1", None, Some(true))
+        .await
+        .unwrap();
+    let opts = Options {
+        health: HealthConfig {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(500),
+            rise: 1,
+            fall: 1,
+            ..HealthConfig::default()
+        },
+        poll_health: true,
+        ..options()
+    };
+    let service = RouterService::start(db.store.clone(), opts).await.unwrap();
+    let base = serve(&service).await;
+    wait_for(&base, "/btv/live/hls/x", "10.1.0.1", "http://s2.").await;
+    healthy.store(false, Ordering::SeqCst);
+    // Down within about one interval: the south falls back to the north.
+    wait_for(&base, "/btv/live/hls/x", "10.1.0.1", "http://n1.").await;
+    healthy.store(true, Ordering::SeqCst);
+    wait_for(&base, "/btv/live/hls/x", "10.1.0.1", "http://s2.").await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn unknown_channels_are_404() {
+    let db = TestDb::sqlite().await;
+    model::import_subnets(&db.store, actor(), b"192.0.2.0/24,east\n")
+        .await
+        .unwrap();
+    let mut e1 = edge("e1", "east", &[ContentKind::Live]);
+    e1.channels = vec!["news".into()];
+    model::add_edge(&db.store, actor(), &e1).await.unwrap();
+    let service = RouterService::start(db.store.clone(), options())
+        .await
+        .unwrap();
+    let base = serve(&service).await;
+    let (s, l) = get(&base, "/btv/live/hls/news.m3u8", Some("192.0.2.1")).await;
+    assert_eq!(
+        (s, l.as_str()),
+        (302, "http://e1.cdn.example/btv/live/hls/news.m3u8")
+    );
+    let (s, _) = get(&base, "/btv/live/hls/sport", Some("192.0.2.1")).await;
+    assert_eq!(s, 404);
+    db.cleanup().await;
+}
