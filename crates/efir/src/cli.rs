@@ -385,6 +385,71 @@ pub enum ManageCommand {
         /// The guide.
         file: PathBuf,
     },
+    /// Replace the router's subnet table from a file: CSV `cidr,region` or an
+    /// Apache Traffic Control coverage-zone JSON (detected by content).
+    #[command(alias = "router_import_subnets")]
+    RouterImportSubnets {
+        /// The file.
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// Add an edge server to the CDN router.
+    #[command(alias = "router_edge_add")]
+    RouterEdgeAdd {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Base URL redirects point to (`https://edge1.example.net`).
+        #[arg(long)]
+        url: String,
+        /// Region (created when missing).
+        #[arg(long)]
+        region: String,
+        /// Relative share of requests, 1 to 1000.
+        #[arg(long, default_value_t = 100)]
+        weight: u32,
+        /// Sessions it takes at once (default: unlimited).
+        #[arg(long)]
+        capacity: Option<u64>,
+        /// What it serves: live, catchup, vod (comma-separated).
+        #[arg(long, default_value = "live,catchup,vod")]
+        serves: String,
+        /// Health URL polled by the router (default: not polled).
+        #[arg(long, alias = "health_url")]
+        health_url: Option<String>,
+        /// Channels it carries, comma-separated (default: all).
+        #[arg(long)]
+        channels: Option<String>,
+    },
+    /// Enable, disable or drain an edge server.
+    #[command(alias = "router_edge_set")]
+    RouterEdgeSet {
+        /// The edge.
+        #[arg(long)]
+        name: String,
+        /// Whether it takes requests at all.
+        #[arg(long, value_parser = parse_bool)]
+        enabled: Option<bool>,
+        /// Drain it: no new requests.
+        #[arg(long, value_parser = parse_bool)]
+        drain: Option<bool>,
+    },
+    /// Set a router region's fallback regions and whether it is a default.
+    #[command(alias = "router_region_set")]
+    RouterRegionSet {
+        /// The region (created when missing).
+        #[arg(long)]
+        name: String,
+        /// Regions tried next, in order, comma-separated ('' for none).
+        #[arg(long)]
+        fallback: Option<String>,
+        /// Serve clients of no region (and be tried last).
+        #[arg(long = "default", value_parser = parse_bool)]
+        is_default: Option<bool>,
+    },
+    /// Make every router node reload its configuration now.
+    #[command(alias = "router_resync")]
+    RouterResync,
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -546,6 +611,11 @@ impl ManageCommand {
             ManageCommand::EpgSourceList => "epg-source-list",
             ManageCommand::EpgChannelList { .. } => "epg-channel-list",
             ManageCommand::EpgChannelSet { .. } => "epg-channel-set",
+            ManageCommand::RouterImportSubnets { .. } => "router-import-subnets",
+            ManageCommand::RouterEdgeAdd { .. } => "router-edge-add",
+            ManageCommand::RouterEdgeSet { .. } => "router-edge-set",
+            ManageCommand::RouterRegionSet { .. } => "router-region-set",
+            ManageCommand::RouterResync => "router-resync",
         }
     }
 

@@ -8,6 +8,7 @@ mod cli;
 mod context;
 mod epg;
 mod manage;
+mod router;
 mod runner;
 mod serve;
 

@@ -142,6 +142,11 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
         | ManageCommand::EpgSourceList
         | ManageCommand::EpgChannelList { .. }
         | ManageCommand::EpgChannelSet { .. }) => crate::epg::run(ctx, cmd, actor).await,
+        cmd @ (ManageCommand::RouterImportSubnets { .. }
+        | ManageCommand::RouterEdgeAdd { .. }
+        | ManageCommand::RouterEdgeSet { .. }
+        | ManageCommand::RouterRegionSet { .. }
+        | ManageCommand::RouterResync) => crate::router::run(ctx, cmd, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;
