@@ -104,6 +104,28 @@ fn app(ops: Ops, parts: Router) -> Router {
         }))
 }
 
+/// The operational endpoints plus the router's routes. The router counts
+/// its answers itself (`efir_router_redirects_total`, with precomputed
+/// handles), so the generic per-request metrics and trace spans, which cost
+/// more than a routing decision, are left out on its own port.
+fn router_app(ops: Ops, parts: Router) -> Router {
+    use tower_http::catch_panic::CatchPanicLayer;
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(ops)
+        .merge(parts)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(|_| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": 500, "error_message": "internal error" })),
+            )
+                .into_response()
+        }))
+}
+
 /// Waits for SIGTERM or SIGINT.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -214,7 +236,7 @@ pub async fn run(
         servers.push((
             "router",
             addr,
-            app(ops.clone(), router.clone().unwrap_or_default()),
+            router_app(ops.clone(), router.clone().unwrap_or_default()),
         ));
     }
     for (name, addr, router) in servers {

@@ -3,6 +3,7 @@
 //! in the store moves (polled), so a node keeps serving from its last
 //! snapshot while the database is down.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,10 +51,57 @@ impl Default for Options {
     }
 }
 
+/// A snapshot with the metric handles of its edges and regions, made once
+/// per reload so that a request records without building label sets.
+struct Active {
+    loaded: Loaded,
+    redirects: HashMap<select::EdgeId, metrics::Counter>,
+    /// 404 and 503 answers by client region (`None`: no region).
+    refused: HashMap<Option<select::RegionId>, (metrics::Counter, metrics::Counter)>,
+    bad_request: metrics::Counter,
+    decision: metrics::Histogram,
+}
+
+impl Active {
+    fn new(loaded: Loaded) -> Active {
+        let region = |r: select::RegionId| loaded.region_names.get(&r).cloned().unwrap_or_default();
+        let redirects = loaded
+            .edges
+            .edges()
+            .iter()
+            .map(|e| {
+                let c = metrics::counter!(REDIRECTS, "region" => region(e.region), "edge" => e.name.clone(), "status" => "302");
+                (e.id, c)
+            })
+            .collect();
+        let mut refused = HashMap::new();
+        let mut regions: Vec<Option<select::RegionId>> =
+            loaded.region_names.keys().copied().map(Some).collect();
+        regions.push(None);
+        for r in regions {
+            let name = r.map(region).unwrap_or_default();
+            refused.insert(
+                r,
+                (
+                    metrics::counter!(REDIRECTS, "region" => name.clone(), "edge" => "", "status" => "404"),
+                    metrics::counter!(REDIRECTS, "region" => name, "edge" => "", "status" => "503"),
+                ),
+            );
+        }
+        Active {
+            loaded,
+            redirects,
+            refused,
+            bad_request: metrics::counter!(REDIRECTS, "region" => "", "edge" => "", "status" => "400"),
+            decision: metrics::histogram!(DECISION_SECONDS),
+        }
+    }
+}
+
 /// A running router node.
 #[derive(Clone)]
 pub struct RouterService {
-    snapshot: Arc<ArcSwap<Loaded>>,
+    snapshot: Arc<ArcSwap<Active>>,
     board: Arc<HealthBoard>,
     trusted: Arc<Vec<Cidr>>,
 }
@@ -71,7 +119,7 @@ impl RouterService {
         );
         let board = HealthBoard::new(opts.health.clone());
         board.set_targets(first.targets.clone());
-        let snapshot = Arc::new(ArcSwap::from_pointee(first));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Active::new(first)));
         let service = RouterService {
             snapshot: snapshot.clone(),
             board: board.clone(),
@@ -101,7 +149,7 @@ impl RouterService {
 
     /// The version of the snapshot in use.
     pub fn version(&self) -> String {
-        self.snapshot.load().version.clone()
+        self.snapshot.load().loaded.version.clone()
     }
 
     /// `GET|HEAD /btv/…` and `/vod/…`.
@@ -117,14 +165,14 @@ impl RouterService {
 /// one (and says so) while the store cannot be read.
 async fn reload_loop(
     store: Store,
-    snapshot: Arc<ArcSwap<Loaded>>,
+    snapshot: Arc<ArcSwap<Active>>,
     board: Arc<HealthBoard>,
     every: Duration,
 ) {
     let mut failing = false;
     loop {
         tokio::time::sleep(every).await;
-        let current = snapshot.load().version.clone();
+        let current = snapshot.load().loaded.version.clone();
         let next = match model::version(&store).await {
             Ok(v) if v == current => {
                 failing = false;
@@ -142,7 +190,7 @@ async fn reload_loop(
                     "router snapshot reloaded"
                 );
                 board.set_targets(loaded.targets.clone());
-                snapshot.store(Arc::new(loaded));
+                snapshot.store(Arc::new(Active::new(loaded)));
                 failing = false;
             }
             Err(e) => {
@@ -169,14 +217,14 @@ async fn redirect(
     request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
+    let active = service.snapshot.load();
     let (parts, _) = request.into_parts();
     let (uri, headers): (Uri, HeaderMap) = (parts.uri, parts.headers);
     let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
     let route = match path::parse(uri.path()) {
         Ok(r) => r,
         Err(e) => {
-            metrics::counter!(REDIRECTS, "region" => "", "edge" => "", "status" => "400")
-                .increment(1);
+            active.bad_request.increment(1);
             return plain(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
@@ -198,8 +246,7 @@ async fn redirect(
                 .map(str::trim)
                 .and_then(|v| v.parse::<IpAddr>().ok());
             if first.is_none() {
-                metrics::counter!(REDIRECTS, "region" => "", "edge" => "", "status" => "400")
-                    .increment(1);
+                active.bad_request.increment(1);
                 return plain(
                     StatusCode::BAD_REQUEST,
                     format!("{name} does not start with an IP address"),
@@ -221,37 +268,34 @@ async fn redirect(
             .map(|(_, v)| v)
     });
     let (kind, key, channel) = match route {
-        Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel.to_string())),
-        Route::Catchup { programme, .. } => (ContentKind::Catchup, programme, channel_param),
+        Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel)),
+        Route::Catchup { programme, .. } => {
+            (ContentKind::Catchup, programme, channel_param.as_deref())
+        }
         Route::Vod { path, .. } => (ContentKind::Vod, path, None),
     };
-    let snap = service.snapshot.load();
+    let snap = &active.loaded;
     let region = snap.subnets.lookup(ip);
     let board = &service.board;
     let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
-    let request = select::Request {
-        kind,
-        key,
-        channel: channel.as_deref(),
-    };
+    let request = select::Request { kind, key, channel };
     let choice = select::choose(&snap.edges, region, &request, &state);
-    let region_name = |r: Option<select::RegionId>| {
-        r.and_then(|r| snap.region_names.get(&r).cloned())
-            .unwrap_or_default()
+    let refused = |status_404: bool| {
+        if let Some((c404, c503)) = active.refused.get(&region) {
+            if status_404 { c404 } else { c503 }.increment(1);
+        }
     };
     let response = match choice {
-        Choice::Edge {
-            edge,
-            region: chosen,
-            ..
-        } => {
+        Choice::Edge { edge, .. } => {
             board.record_redirect(edge.id);
             let mut location = format!("{}{}", edge.base_url, uri.path());
             if let Some(q) = query.filter(|q| !q.is_empty()) {
                 location.push('?');
                 location.push_str(q);
             }
-            metrics::counter!(REDIRECTS, "region" => region_name(Some(chosen)), "edge" => edge.name.clone(), "status" => "302").increment(1);
+            if let Some(c) = active.redirects.get(&edge.id) {
+                c.increment(1);
+            }
             match HeaderValue::from_str(&location) {
                 Ok(value) => {
                     let mut r = StatusCode::FOUND.into_response();
@@ -276,21 +320,21 @@ async fn redirect(
             }
         }
         Choice::NoEdge(select::NoEdge::NoneCarries) => {
-            metrics::counter!(REDIRECTS, "region" => region_name(region), "edge" => "", "status" => "404").increment(1);
+            refused(true);
             plain(
                 StatusCode::NOT_FOUND,
                 format!("no edge server carries `{key}` for this client"),
             )
         }
         Choice::NoEdge(why) => {
-            metrics::counter!(REDIRECTS, "region" => region_name(region), "edge" => "", "status" => "503").increment(1);
+            refused(false);
             plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("no edge server can serve this request: {why}"),
             )
         }
     };
-    metrics::histogram!(DECISION_SECONDS).record(started.elapsed().as_secs_f64());
+    active.decision.record(started.elapsed().as_secs_f64());
     response
 }
 
