@@ -135,6 +135,13 @@ pub struct CacheConfig {
 pub struct RouterConfig {
     /// Address `efir router` listens on.
     pub listen: String,
+    /// Bearer token for `GET /router/state`; unset: the page is off.
+    pub admin_token: Option<String>,
+    /// nginx `secure_link` secret of the edges; when set, every redirect
+    /// carries `md5` and `expires` parameters the edge can check.
+    pub secure_link_secret: Option<String>,
+    /// How long a signed redirect stays valid, in seconds.
+    pub secure_link_ttl: u64,
 }
 
 /// Log output format.
@@ -318,6 +325,9 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             listen: "127.0.0.1:8081".into(),
+            admin_token: None,
+            secure_link_secret: None,
+            secure_link_ttl: 3600,
         }
     }
 }
@@ -354,6 +364,8 @@ const OPTIONAL_KEYS: &[&str] = &[
     "statsd.host",
     "sentry.dsn",
     "sentry.environment",
+    "router.admin_token",
+    "router.secure_link_secret",
 ];
 
 /// Short environment aliases: (variable, key).
@@ -628,6 +640,24 @@ impl Config {
         }
         if self.statsd.queue_size == 0 {
             err("statsd.queue_size", "must be at least 1".into());
+        }
+        if matches!(&self.router.admin_token, Some(t) if t.len() < 16) {
+            err(
+                "router.admin_token",
+                "must be at least 16 characters when set".into(),
+            );
+        }
+        if matches!(&self.router.secure_link_secret, Some(t) if t.is_empty()) {
+            err(
+                "router.secure_link_secret",
+                "must not be empty when set".into(),
+            );
+        }
+        if !(1..=31_536_000).contains(&self.router.secure_link_ttl) {
+            err(
+                "router.secure_link_ttl",
+                "must be 1 to 31536000 seconds".into(),
+            );
         }
         if let Some(dsn) = &self.sentry.dsn {
             if !(dsn.starts_with("http://") || dsn.starts_with("https://")) || !dsn.contains('@') {

@@ -17,6 +17,27 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// nginx `secure_link_md5`: the binary MD5 of `expression` with
+/// `$secure_link_expires`, `$uri`, `$remote_addr` and `$secret` replaced,
+/// as base64url without padding, which is what the edge's nginx compares
+/// with the link's `md5` parameter.
+pub fn secure_link_md5(
+    expression: &str,
+    expires: i64,
+    uri: &str,
+    remote_addr: &str,
+    secret: &str,
+) -> String {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let text = expression
+        .replace("$secure_link_expires", &expires.to_string())
+        .replace("$remote_addr", remote_addr)
+        .replace("$uri", uri)
+        .replace("$secret", secret);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(md5::Md5::digest(text.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

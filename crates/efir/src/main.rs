@@ -329,6 +329,14 @@ fn config_command(cli: &Cli, cmd: &ConfigCommand) -> Result<(), Failure> {
             if config.sentry.dsn.is_some() {
                 config.sentry.dsn = Some("***".into());
             }
+            for secret in [
+                &mut config.router.admin_token,
+                &mut config.router.secure_link_secret,
+            ] {
+                if secret.is_some() {
+                    *secret = Some("***".into());
+                }
+            }
             let text = toml::to_string_pretty(&config)
                 .map_err(|e| Failure::Command(anyhow!("cannot print configuration: {e}")))?;
             print!("{text}");

@@ -198,6 +198,14 @@ pub async fn run(
             store.clone(),
             efir_router::service::Options {
                 trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+                admin_token: config.router.admin_token.clone(),
+                secure_link: config.router.secure_link_secret.clone().map(|secret| {
+                    efir_router::service::SecureLink {
+                        secret,
+                        ttl: config.router.secure_link_ttl,
+                        expression: efir_router::service::SECURE_LINK_EXPRESSION.into(),
+                    }
+                }),
                 ..efir_router::service::Options::default()
             },
         )

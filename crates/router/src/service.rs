@@ -38,7 +38,25 @@ pub struct Options {
     pub health: HealthConfig,
     /// Whether to poll edges (off in some tests).
     pub poll_health: bool,
+    /// Bearer token of `GET /router/state`; `None`: the page is off.
+    pub admin_token: Option<String>,
+    /// The edges' nginx `secure_link` secret and how long a link lives.
+    pub secure_link: Option<SecureLink>,
 }
+
+/// Signing of redirects for the edges' nginx `secure_link`.
+#[derive(Debug, Clone)]
+pub struct SecureLink {
+    /// The shared secret.
+    pub secret: String,
+    /// Seconds a link stays valid.
+    pub ttl: u64,
+    /// What is hashed (`secure_link_md5` of the edge's nginx).
+    pub expression: String,
+}
+
+/// The default `secure_link_md5` expression the edges check.
+pub const SECURE_LINK_EXPRESSION: &str = "$secure_link_expires$uri $secret";
 
 impl Default for Options {
     fn default() -> Self {
@@ -47,6 +65,8 @@ impl Default for Options {
             reload_every: Duration::from_secs(2),
             health: HealthConfig::default(),
             poll_health: true,
+            admin_token: None,
+            secure_link: None,
         }
     }
 }
@@ -104,6 +124,8 @@ pub struct RouterService {
     snapshot: Arc<ArcSwap<Active>>,
     board: Arc<HealthBoard>,
     trusted: Arc<Vec<Cidr>>,
+    admin_token: Option<Arc<str>>,
+    secure_link: Option<Arc<SecureLink>>,
 }
 
 impl RouterService {
@@ -124,6 +146,8 @@ impl RouterService {
             snapshot: snapshot.clone(),
             board: board.clone(),
             trusted: Arc::new(opts.trusted_proxies.clone()),
+            admin_token: opts.admin_token.as_deref().map(Arc::from),
+            secure_link: opts.secure_link.clone().map(Arc::new),
         };
         tokio::spawn(reload_loop(
             store,
@@ -157,6 +181,7 @@ impl RouterService {
         Router::new()
             .route("/btv/{*rest}", get(redirect))
             .route("/vod/{*rest}", get(redirect))
+            .route("/router/state", get(state_page))
             .with_state(self.clone())
     }
 }
@@ -289,9 +314,22 @@ async fn redirect(
         Choice::Edge { edge, .. } => {
             board.record_redirect(edge.id);
             let mut location = format!("{}{}", edge.base_url, uri.path());
+            let mut sep = '?';
             if let Some(q) = query.filter(|q| !q.is_empty()) {
                 location.push('?');
                 location.push_str(q);
+                sep = '&';
+            }
+            if let Some(link) = &service.secure_link {
+                let expires = efir_store::now() + i64::try_from(link.ttl).unwrap_or(3600);
+                let md5 = efir_core::secret::secure_link_md5(
+                    &link.expression,
+                    expires,
+                    uri.path(),
+                    &ip.to_string(),
+                    &link.secret,
+                );
+                location.push_str(&format!("{sep}md5={md5}&expires={expires}"));
             }
             if let Some(c) = active.redirects.get(&edge.id) {
                 c.increment(1);
@@ -346,4 +384,67 @@ fn form_pairs(q: &str) -> Vec<(String, String)> {
             Some((k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+/// `GET /router/state` (`Authorization: Bearer <router.admin_token>`): the
+/// snapshot in use and every edge's configuration and live health.
+async fn state_page(State(service): State<RouterService>, headers: HeaderMap) -> Response {
+    let Some(token) = &service.admin_token else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "the state page is off: set router.admin_token to open it".into(),
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !efir_core::secret::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        let mut r = plain(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"efir-router\""),
+        );
+        return r;
+    }
+    let active = service.snapshot.load();
+    let snap = &active.loaded;
+    let health: HashMap<select::EdgeId, crate::health::EdgeHealth> = service
+        .board
+        .report()
+        .into_iter()
+        .map(|h| (h.edge, h))
+        .collect();
+    let edges: Vec<serde_json::Value> = snap
+        .edges
+        .edges()
+        .iter()
+        .map(|e| {
+            let state = service.board.state(e.id);
+            serde_json::json!({
+                "id": e.id, "name": e.name, "region": snap.region_names.get(&e.region),
+                "base_url": e.base_url, "weight": e.weight, "capacity": e.capacity,
+                "enabled": e.enabled, "draining": e.draining, "serves": e.serves,
+                "channels": e.channels, "healthy": state.healthy, "load": state.load,
+                "health": health.get(&e.id),
+            })
+        })
+        .collect();
+    let mut regions: Vec<serde_json::Value> = snap
+        .region_names
+        .iter()
+        .map(|(id, name)| serde_json::json!({ "id": id, "name": name }))
+        .collect();
+    regions.sort_by_key(|r| r["id"].as_u64());
+    axum::Json(serde_json::json!({
+        "version": snap.version,
+        "subnets": snap.subnets.len(),
+        "regions": regions,
+        "edges": edges,
+    }))
+    .into_response()
 }

@@ -45,6 +45,7 @@ fn options() -> Options {
         reload_every: Duration::from_millis(150),
         health: HealthConfig::default(),
         poll_health: false,
+        ..Options::default()
     }
 }
 
@@ -383,5 +384,70 @@ async fn unknown_channels_are_404() {
     );
     let (s, _) = get(&base, "/btv/live/hls/sport", Some("192.0.2.1")).await;
     assert_eq!(s, 404);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn state_page_needs_the_token_and_links_are_signed() {
+    let db = TestDb::sqlite().await;
+    setup(&db.store).await;
+    let token = "0123456789abcdef-token";
+    let opts = Options {
+        admin_token: Some(token.into()),
+        secure_link: Some(efir_router::service::SecureLink {
+            secret: "s3cret".into(),
+            ttl: 60,
+            expression: efir_router::service::SECURE_LINK_EXPRESSION.into(),
+        }),
+        ..options()
+    };
+    let service = RouterService::start(db.store.clone(), opts).await.unwrap();
+    let base = serve(&service).await;
+    let page = format!("{base}/router/state");
+    assert_eq!(http().get(&page).send().await.unwrap().status(), 401);
+    let wrong = http()
+        .get(&page)
+        .bearer_auth("wrong-token-wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = http().get(&page).bearer_auth(token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let state: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(state["subnets"], 3);
+    assert_eq!(state["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(state["edges"][0]["healthy"], true, "{state}");
+
+    // Redirects carry md5 and expires that the edge's nginx recomputes.
+    let (s, l) = get(&base, "/btv/live/hls/ch1.m3u8?x=1", Some("10.2.3.4")).await;
+    assert_eq!(s, 302);
+    let (before, query) = l.split_once('?').unwrap();
+    assert_eq!(before, "http://n1.cdn.example/btv/live/hls/ch1.m3u8");
+    let params: std::collections::HashMap<&str, &str> =
+        query.split('&').filter_map(|p| p.split_once('=')).collect();
+    assert_eq!(params["x"], "1");
+    let expires: i64 = params["expires"].parse().unwrap();
+    assert!(expires > efir_store::now() && expires <= efir_store::now() + 61);
+    let expected = efir_core::secret::secure_link_md5(
+        efir_router::service::SECURE_LINK_EXPRESSION,
+        expires,
+        "/btv/live/hls/ch1.m3u8",
+        "10.2.3.4",
+        "s3cret",
+    );
+    assert_eq!(params["md5"], expected);
+
+    // Without a token the page is off.
+    let off = RouterService::start(db.store.clone(), options())
+        .await
+        .unwrap();
+    let base = serve(&off).await;
+    let r = http()
+        .get(format!("{base}/router/state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     db.cleanup().await;
 }

@@ -20,7 +20,6 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use efir_store::with_db;
 use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -72,22 +71,7 @@ pub fn choose(candidates: &[Service], data_center: Option<i64>) -> Option<&Servi
     })
 }
 
-/// The nginx `secure_link` hash: base64url (no padding) of the binary MD5
-/// of `expression` with its variables replaced.
-pub fn secure_link_md5(
-    expression: &str,
-    expires: i64,
-    uri: &str,
-    remote_addr: &str,
-    secret: &str,
-) -> String {
-    let text = expression
-        .replace("$secure_link_expires", &expires.to_string())
-        .replace("$remote_addr", remote_addr)
-        .replace("$uri", uri)
-        .replace("$secret", secret);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Md5::digest(text.as_bytes()))
-}
+pub use efir_core::secret::secure_link_md5;
 
 type HmacSha256 = Hmac<Sha256>;
 
