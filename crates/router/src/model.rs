@@ -17,6 +17,8 @@ use crate::subnets::{parse_subnets, ImportError, SubnetTable, SubnetTableBuilder
 
 /// The `efir_meta` counter bumped by every change of the router's data.
 pub const VERSION_KEY: &str = "router_version";
+/// PostgreSQL channel on which changes are announced (payload: version).
+pub const NOTIFY_CHANNEL: &str = "efir_router";
 /// Subnets inserted per statement.
 const SUBNET_BATCH: usize = 500;
 
@@ -202,7 +204,7 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
     )
     .await?;
     tx.commit().await?;
-    store.bump_counter(VERSION_KEY).await?;
+    bump(store).await?;
     Ok(id)
 }
 
@@ -255,7 +257,7 @@ pub async fn set_edge(
     )
     .await?;
     tx.commit().await?;
-    store.bump_counter(VERSION_KEY).await?;
+    bump(store).await?;
     Ok(())
 }
 
@@ -307,7 +309,7 @@ pub async fn set_region(
     )
     .await?;
     tx.commit().await?;
-    store.bump_counter(VERSION_KEY).await?;
+    bump(store).await?;
     Ok(())
 }
 
@@ -383,13 +385,28 @@ pub async fn import_subnets(
     )
     .await?;
     tx.commit().await?;
-    store.bump_counter(VERSION_KEY).await?;
+    bump(store).await?;
     Ok(report)
 }
 
 /// Makes every router node reload now; returns the new version.
 pub async fn resync(store: &Store) -> Result<i64, RouterError> {
-    Ok(store.bump_counter(VERSION_KEY).await?)
+    bump(store).await
+}
+
+/// Bumps the version and, on PostgreSQL, announces it on
+/// [`NOTIFY_CHANNEL`] so that listening nodes reload at once (the others
+/// see it at their next poll).
+async fn bump(store: &Store) -> Result<i64, RouterError> {
+    let v = store.bump_counter(VERSION_KEY).await?;
+    if let efir_store::Pool::Postgres(p) = store.pool() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(v.to_string())
+            .execute(p)
+            .await?;
+    }
+    Ok(v)
 }
 
 /// The current version of the router's data.

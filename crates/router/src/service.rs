@@ -149,11 +149,16 @@ impl RouterService {
             admin_token: opts.admin_token.as_deref().map(Arc::from),
             secure_link: opts.secure_link.clone().map(Arc::new),
         };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if let efir_store::Pool::Postgres(pool) = store.pool() {
+            tokio::spawn(listen(pool.clone(), wake.clone()));
+        }
         tokio::spawn(reload_loop(
             store,
             snapshot,
             board.clone(),
             opts.reload_every,
+            wake,
         ));
         if opts.poll_health {
             let http = reqwest::Client::builder()
@@ -193,10 +198,14 @@ async fn reload_loop(
     snapshot: Arc<ArcSwap<Active>>,
     board: Arc<HealthBoard>,
     every: Duration,
+    wake: Arc<tokio::sync::Notify>,
 ) {
     let mut failing = false;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = wake.notified() => {}
+        }
         let current = snapshot.load().loaded.version.clone();
         let next = match model::version(&store).await {
             Ok(v) if v == current => {
@@ -225,6 +234,28 @@ async fn reload_loop(
                 failing = true;
             }
         }
+    }
+}
+
+/// On PostgreSQL: wakes the reload loop as soon as a change is announced
+/// (LISTEN/NOTIFY); reconnects after failures. Polling still runs, so a
+/// lost notification only delays a reload to the next poll.
+async fn listen(pool: sqlx::PgPool, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.listen(model::NOTIFY_CHANNEL).await?;
+            loop {
+                l.recv().await?;
+                wake.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        if let Err(e) = listener.await {
+            tracing::debug!(error = %e, "router change listener lost; retrying");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

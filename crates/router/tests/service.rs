@@ -451,3 +451,25 @@ async fn state_page_needs_the_token_and_links_are_signed() {
     assert_eq!(r.status(), 404);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn postgres_changes_arrive_by_notification() {
+    let db = TestDb::postgres().await;
+    setup(&db.store).await;
+    // Polling once a minute: only LISTEN/NOTIFY can bring the change fast.
+    let opts = Options {
+        reload_every: Duration::from_secs(60),
+        ..options()
+    };
+    let service = RouterService::start(db.store.clone(), opts).await.unwrap();
+    let base = serve(&service).await;
+    let (_, l) = get(&base, "/btv/live/hls/ch1", Some("10.1.2.3")).await;
+    assert!(l.starts_with("http://s1."), "{l}");
+    // Give the listener a moment to subscribe, then drain s1.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    model::set_edge(&db.store, actor(), "s1", None, Some(true))
+        .await
+        .unwrap();
+    wait_for(&base, "/btv/live/hls/ch1", "10.1.2.3", "http://n1.").await;
+    db.cleanup().await;
+}
