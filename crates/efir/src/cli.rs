@@ -447,6 +447,33 @@ pub enum ManageCommand {
         #[arg(long = "default", value_parser = parse_bool)]
         is_default: Option<bool>,
     },
+    /// Pin a channel (live, catchup) or VOD assets (path, or prefix ending
+    /// in '/') to an edge or a region.
+    #[command(alias = "router_override_set")]
+    RouterOverrideSet {
+        /// live, catchup or vod.
+        #[arg(long)]
+        kind: String,
+        /// Channel id, or VOD asset path or prefix.
+        #[arg(long)]
+        key: String,
+        /// Send it to this edge (when that one can serve).
+        #[arg(long, conflicts_with = "region", required_unless_present = "region")]
+        edge: Option<String>,
+        /// Send it to this region (then its fallbacks).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Remove a pin set with router-override-set.
+    #[command(alias = "router_override_remove")]
+    RouterOverrideRemove {
+        /// live, catchup or vod.
+        #[arg(long)]
+        kind: String,
+        /// Channel id, or VOD asset path or prefix.
+        #[arg(long)]
+        key: String,
+    },
     /// Make every router node reload its configuration now.
     #[command(alias = "router_resync")]
     RouterResync,
@@ -616,6 +643,8 @@ impl ManageCommand {
             ManageCommand::RouterEdgeSet { .. } => "router-edge-set",
             ManageCommand::RouterRegionSet { .. } => "router-region-set",
             ManageCommand::RouterResync => "router-resync",
+            ManageCommand::RouterOverrideSet { .. } => "router-override-set",
+            ManageCommand::RouterOverrideRemove { .. } => "router-override-remove",
         }
     }
 

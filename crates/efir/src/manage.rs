@@ -146,7 +146,9 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
         | ManageCommand::RouterEdgeAdd { .. }
         | ManageCommand::RouterEdgeSet { .. }
         | ManageCommand::RouterRegionSet { .. }
-        | ManageCommand::RouterResync) => crate::router::run(ctx, cmd, actor).await,
+        | ManageCommand::RouterResync
+        | ManageCommand::RouterOverrideSet { .. }
+        | ManageCommand::RouterOverrideRemove { .. }) => crate::router::run(ctx, cmd, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

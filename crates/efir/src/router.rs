@@ -115,6 +115,34 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 json!({ "version": v }),
             ))
         }
+        ManageCommand::RouterOverrideSet {
+            kind,
+            key,
+            edge,
+            region,
+        } => {
+            let k = one_kind(&kind)?;
+            model::set_override(store, actor, k, &key, edge.as_deref(), region.as_deref()).await?;
+            Ok(Report::new(
+                format!("{kind} `{key}` pinned"),
+                json!({ "kind": kind, "key": key, "edge": edge, "region": region }),
+            ))
+        }
+        ManageCommand::RouterOverrideRemove { kind, key } => {
+            model::remove_override(store, actor, one_kind(&kind)?, &key).await?;
+            Ok(Report::new(
+                format!("{kind} `{key}` no longer pinned"),
+                json!({ "kind": kind, "key": key }),
+            ))
+        }
         other => bail!("`{}` is not a router command", other.name()),
+    }
+}
+
+/// One content kind (`live`, `catchup` or `vod`).
+fn one_kind(kind: &str) -> Result<efir_router::select::ContentKind> {
+    match model::parse_serves(kind)?.as_slice() {
+        [k] => Ok(*k),
+        _ => bail!("--kind takes one of live, catchup, vod"),
     }
 }

@@ -102,6 +102,15 @@ async fn commands_and_two_router_nodes() {
             }
             assert!(moved, "{label}: {base} did not follow the drain");
         }
+        let out = env.manage(&[
+            "router_override_set",
+            "--kind=live",
+            "--key=ch1",
+            "--edge=s1",
+        ]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let out = env.manage(&["router-override-remove", "--kind", "live", "--key", "ch1"]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
         let out = env.manage(&["router-resync", "--json"]);
         assert!(out.status.success());
 

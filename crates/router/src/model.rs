@@ -419,6 +419,138 @@ pub async fn version(store: &Store) -> Result<String, RouterError> {
     Ok(v.unwrap_or_else(|| "0".into()))
 }
 
+/// Where an override sends content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    /// To this edge, when it can serve.
+    Edge(select::EdgeId),
+    /// To this region (then its fallbacks).
+    Region(RegionId),
+}
+
+fn kind_text(kind: ContentKind) -> &'static str {
+    match kind {
+        ContentKind::Live => "live",
+        ContentKind::Catchup => "catchup",
+        ContentKind::Vod => "vod",
+    }
+}
+
+/// Pins content (`kind`, `key`: a channel id, or a VOD path or prefix
+/// ending in '/') to an edge or a region, replacing an earlier pin.
+pub async fn set_override(
+    store: &Store,
+    actor: Actor,
+    kind: ContentKind,
+    key: &str,
+    edge: Option<&str>,
+    region: Option<&str>,
+) -> Result<(), RouterError> {
+    let key = key.trim().trim_start_matches('/');
+    if key.is_empty() || key.len() > 1024 {
+        return Err(RouterError::Invalid(
+            "--key must be 1 to 1024 characters".into(),
+        ));
+    }
+    let mut tx = store.begin(actor).await?;
+    let (edge_id, region_id) = match (edge, region) {
+        (Some(name), None) => {
+            let id: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
+                "SELECT id FROM router_edge WHERE name = $1")
+                .bind(name)
+                .fetch_optional(c)
+                .await)?;
+            let Some(id) = id else {
+                tx.rollback().await?;
+                return Err(RouterError::NotFound(format!("no edge named `{name}`")));
+            };
+            (Some(id), None)
+        }
+        (None, Some(name)) => {
+            let id: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
+                "SELECT id FROM router_region WHERE name = $1")
+                .bind(name)
+                .fetch_optional(c)
+                .await)?;
+            let Some(id) = id else {
+                tx.rollback().await?;
+                return Err(RouterError::NotFound(format!("no region named `{name}`")));
+            };
+            (None, Some(id))
+        }
+        _ => {
+            tx.rollback().await?;
+            return Err(RouterError::Invalid(
+                "give exactly one of --edge and --region".into(),
+            ));
+        }
+    };
+    tx.execute(
+        "router_override",
+        "DELETE FROM router_override WHERE kind = $1 AND content_key = $2",
+        &[Arg::Text(kind_text(kind).into()), Arg::Text(key.into())],
+    )
+    .await?;
+    tx.execute(
+        "router_override",
+        "INSERT INTO router_override (kind, content_key, edge_id, region_id) VALUES ($1, $2, $3, $4)",
+        &[
+            Arg::Text(kind_text(kind).into()),
+            Arg::Text(key.into()),
+            Arg::OptI64(edge_id),
+            Arg::OptI64(region_id),
+        ],
+    )
+    .await?;
+    tx.audit(
+        None,
+        "set",
+        "router_override",
+        Some(format!("{}:{key}", kind_text(kind))),
+        json!({ "edge": edge, "region": region }),
+    )
+    .await?;
+    tx.commit().await?;
+    bump(store).await?;
+    Ok(())
+}
+
+/// Removes a pin; `NotFound` when there is none.
+pub async fn remove_override(
+    store: &Store,
+    actor: Actor,
+    kind: ContentKind,
+    key: &str,
+) -> Result<(), RouterError> {
+    let key = key.trim().trim_start_matches('/');
+    let mut tx = store.begin(actor).await?;
+    let n = tx
+        .execute(
+            "router_override",
+            "DELETE FROM router_override WHERE kind = $1 AND content_key = $2",
+            &[Arg::Text(kind_text(kind).into()), Arg::Text(key.into())],
+        )
+        .await?;
+    if n == 0 {
+        tx.rollback().await?;
+        return Err(RouterError::NotFound(format!(
+            "no override for {} `{key}`",
+            kind_text(kind)
+        )));
+    }
+    tx.audit(
+        None,
+        "remove",
+        "router_override",
+        Some(format!("{}:{key}", kind_text(kind))),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    bump(store).await?;
+    Ok(())
+}
+
 /// Everything a router node routes with.
 #[derive(Debug)]
 pub struct Loaded {
@@ -432,6 +564,34 @@ pub struct Loaded {
     pub region_names: HashMap<RegionId, String>,
     /// What the health poller polls.
     pub targets: Vec<HealthTarget>,
+    /// Pinned content by kind and key (channel id, VOD path or prefix).
+    pub overrides: HashMap<(ContentKind, String), Pin>,
+}
+
+impl Loaded {
+    /// The pin of a request: the channel's, or for VOD the asset path's or
+    /// that of its longest prefix ending in '/'.
+    pub fn pin(&self, kind: ContentKind, key: &str) -> Option<Pin> {
+        if self.overrides.is_empty() {
+            return None;
+        }
+        let key = key.trim_start_matches('/');
+        let lookup = |k: &str| self.overrides.get(&(kind, k.to_string())).copied();
+        if let Some(p) = lookup(key) {
+            return Some(p);
+        }
+        if kind != ContentKind::Vod {
+            return None;
+        }
+        let mut end = key.len();
+        while let Some(slash) = key[..end].rfind('/') {
+            if let Some(p) = lookup(&key[..=slash]) {
+                return Some(p);
+            }
+            end = slash;
+        }
+        None
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -523,7 +683,26 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
             url: r.health_url,
         });
     }
+    let pins: Vec<(String, String, Option<i64>, Option<i64>)> = with_db!(store.pool(), p => sqlx::query_as(
+        "SELECT kind, content_key, edge_id, region_id FROM router_override")
+        .fetch_all(p)
+        .await)?;
+    let mut overrides = HashMap::new();
+    for (kind, key, edge, region) in pins {
+        let Ok(kinds) = parse_serves(&kind) else {
+            continue;
+        };
+        let pin = match (edge, region) {
+            (Some(e), _) => Pin::Edge(small_id(e)?),
+            (None, Some(r)) => Pin::Region(small_id(r)?),
+            (None, None) => continue,
+        };
+        for k in kinds {
+            overrides.insert((k, key.clone()), pin);
+        }
+    }
     Ok(Loaded {
+        overrides,
         version,
         subnets: builder.build(),
         edges: select::Snapshot::new(edges, fallback, defaults),

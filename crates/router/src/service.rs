@@ -331,11 +331,38 @@ async fn redirect(
         Route::Vod { path, .. } => (ContentKind::Vod, path, None),
     };
     let snap = &active.loaded;
-    let region = snap.subnets.lookup(ip);
+    let mut region = snap.subnets.lookup(ip);
     let board = &service.board;
     let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
     let request = select::Request { kind, key, channel };
-    let choice = select::choose(&snap.edges, region, &request, &state);
+    // Pinned content: to its edge when that one can serve, else to its
+    // region (or normal routing).
+    let mut pinned = None;
+    match snap.pin(kind, key) {
+        Some(model::Pin::Edge(id)) => {
+            if let Some(edge) = snap.edges.edge(id) {
+                let st = state(id);
+                let usable = edge.enabled
+                    && !edge.draining
+                    && st.healthy
+                    && edge.capacity.is_none_or(|c| st.load < c)
+                    && edge.serves.contains(&kind);
+                if usable {
+                    pinned = Some(Choice::Edge {
+                        edge,
+                        region: edge.region,
+                        fell_back: false,
+                    });
+                }
+            }
+        }
+        Some(model::Pin::Region(r)) => region = Some(r),
+        None => {}
+    }
+    let choice = match pinned {
+        Some(c) => c,
+        None => select::choose(&snap.edges, region, &request, &state),
+    };
     let refused = |status_404: bool| {
         if let Some((c404, c503)) = active.refused.get(&region) {
             if status_404 { c404 } else { c503 }.increment(1);

@@ -473,3 +473,72 @@ async fn postgres_changes_arrive_by_notification() {
     wait_for(&base, "/btv/live/hls/ch1", "10.1.2.3", "http://n1.").await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn pinned_channels_and_assets() {
+    for db in TestDb::both().await {
+        setup(&db.store).await;
+        model::set_override(
+            &db.store,
+            actor(),
+            ContentKind::Live,
+            "special",
+            Some("s1"),
+            None,
+        )
+        .await
+        .unwrap();
+        model::set_override(
+            &db.store,
+            actor(),
+            ContentKind::Vod,
+            "films/",
+            None,
+            Some("south"),
+        )
+        .await
+        .unwrap();
+        let service = RouterService::start(db.store.clone(), options())
+            .await
+            .unwrap();
+        let base = serve(&service).await;
+        // A northern client: the pinned channel goes south, others north.
+        let (_, l) = get(&base, "/btv/live/hls/special.m3u8", Some("10.2.3.4")).await;
+        assert!(l.starts_with("http://s1."), "{}: {l}", db.label);
+        let (_, l) = get(&base, "/btv/live/hls/plain", Some("10.2.3.4")).await;
+        assert!(l.starts_with("http://n1."), "{l}");
+        // Assets under the pinned prefix go to the southern region.
+        let (_, l) = get(&base, "/vod/hls/films/x/a.mp4", Some("10.2.3.4")).await;
+        assert!(
+            l.starts_with("http://s1.") || l.starts_with("http://v1."),
+            "{l}"
+        );
+        let (_, l) = get(&base, "/vod/hls/series/a.mp4", Some("10.2.3.4")).await;
+        assert!(l.starts_with("http://n1."), "{l}");
+        // A pinned edge that cannot serve: normal routing.
+        model::set_edge(&db.store, actor(), "s1", None, Some(true))
+            .await
+            .unwrap();
+        wait_for(&base, "/btv/live/hls/special", "10.2.3.4", "http://n1.").await;
+        model::remove_override(&db.store, actor(), ContentKind::Vod, "films/")
+            .await
+            .unwrap();
+        wait_for(&base, "/vod/hls/films/x/a.mp4", "10.2.3.4", "http://n1.").await;
+        assert!(
+            model::remove_override(&db.store, actor(), ContentKind::Vod, "films/")
+                .await
+                .is_err()
+        );
+        assert!(model::set_override(
+            &db.store,
+            actor(),
+            ContentKind::Live,
+            "x",
+            Some("nobody"),
+            None
+        )
+        .await
+        .is_err());
+        db.cleanup().await;
+    }
+}

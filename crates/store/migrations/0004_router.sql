@@ -42,3 +42,15 @@ CREATE TABLE router_edge (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- Content pinned to an edge or a region: a channel (live, catch-up) by
+-- id, or VOD assets by path or path prefix ending in '/'. A pinned edge
+-- that cannot serve falls back to normal routing.
+CREATE TABLE router_override (
+    id {{id}},
+    kind TEXT NOT NULL,
+    content_key TEXT NOT NULL,
+    edge_id BIGINT REFERENCES router_edge (id) ON DELETE CASCADE,
+    region_id BIGINT REFERENCES router_region (id) ON DELETE CASCADE,
+    UNIQUE (kind, content_key)
+);
