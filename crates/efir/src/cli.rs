@@ -446,6 +446,10 @@ pub enum ManageCommand {
         /// Serve clients of no region (and be tried last).
         #[arg(long = "default", value_parser = parse_bool)]
         is_default: Option<bool>,
+        /// Countries (ISO codes, comma-separated) whose clients come here
+        /// when no subnet matches (geolocation from `geoip-import`).
+        #[arg(long)]
+        countries: Option<String>,
     },
     /// Pin a channel (live, catchup) or VOD assets (path, or prefix ending
     /// in '/') to an edge or a region.

@@ -89,6 +89,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             name,
             fallback,
             is_default,
+            countries,
         } => {
             let list: Option<Vec<String>> = fallback.map(|f| {
                 f.split(',')
@@ -97,13 +98,28 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                     .map(str::to_string)
                     .collect()
             });
-            if list.is_none() && is_default.is_none() {
-                bail!("nothing to change: give --fallback or --default");
+            let countries: Option<Vec<String>> = countries.map(|c| {
+                c.split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            });
+            if list.is_none() && is_default.is_none() && countries.is_none() {
+                bail!("nothing to change: give --fallback, --default or --countries");
             }
-            model::set_region(store, actor, &name, list.as_deref(), is_default).await?;
+            model::set_region(
+                store,
+                actor,
+                &name,
+                list.as_deref(),
+                is_default,
+                countries.as_deref(),
+            )
+            .await?;
             Ok(Report::new(
                 format!("region `{name}` updated"),
-                json!({ "name": name, "fallback": list, "default": is_default }),
+                json!({ "name": name, "fallback": list, "default": is_default, "countries": countries }),
             ))
         }
         ManageCommand::RouterResync => {

@@ -269,9 +269,28 @@ pub async fn set_region(
     name: &str,
     fallback: Option<&[String]>,
     is_default: Option<bool>,
+    countries: Option<&[String]>,
 ) -> Result<(), RouterError> {
     let mut tx = store.begin(actor).await?;
     let id = region_id(&mut tx, name).await?;
+    if let Some(list) = countries {
+        let mut codes = Vec::new();
+        for c in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                tx.rollback().await?;
+                return Err(RouterError::Invalid(format!(
+                    "`{c}` is not a two-letter country code"
+                )));
+            }
+            codes.push(c.to_ascii_uppercase());
+        }
+        tx.execute(
+            "router_region",
+            "UPDATE router_region SET countries = $1 WHERE id = $2",
+            &[Arg::Text(codes.join(",")), Arg::I64(id)],
+        )
+        .await?;
+    }
     if let Some(list) = fallback {
         let mut names = Vec::new();
         for f in list.iter().map(|f| f.trim()).filter(|f| !f.is_empty()) {
@@ -305,7 +324,7 @@ pub async fn set_region(
         "update",
         "router_region",
         Some(id.to_string()),
-        json!({ "name": name, "fallback": fallback, "is_default": is_default }),
+        json!({ "name": name, "fallback": fallback, "is_default": is_default, "countries": countries }),
     )
     .await?;
     tx.commit().await?;
@@ -566,9 +585,24 @@ pub struct Loaded {
     pub targets: Vec<HealthTarget>,
     /// Pinned content by kind and key (channel id, VOD path or prefix).
     pub overrides: HashMap<(ContentKind, String), Pin>,
+    /// Geolocation fallback: address ranges (16-byte keys as u128) of the
+    /// countries regions claim, sorted by start, with their region.
+    pub geo: Vec<(u128, u128, RegionId)>,
 }
 
 impl Loaded {
+    /// The region of `ip` by geolocation (for clients no subnet matches):
+    /// the region claiming the country of the range holding `ip`.
+    pub fn geo_region(&self, ip: std::net::IpAddr) -> Option<RegionId> {
+        if self.geo.is_empty() {
+            return None;
+        }
+        let key = u128::from_be_bytes(efir_core::net::ip_key(ip));
+        let i = self.geo.partition_point(|r| r.0 <= key);
+        let (from, to, region) = *self.geo.get(i.checked_sub(1)?)?;
+        (from <= key && key <= to).then_some(region)
+    }
+
     /// The pin of a request: the channel's, or for VOD the asset path's or
     /// that of its longest prefix ending in '/'.
     pub fn pin(&self, kind: ContentKind, key: &str) -> Option<Pin> {
@@ -701,7 +735,40 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
             overrides.insert((k, key.clone()), pin);
         }
     }
+    let claims: Vec<(i64, String)> = with_db!(store.pool(), p => sqlx::query_as(
+        "SELECT id, countries FROM router_region WHERE countries <> ''")
+        .fetch_all(p)
+        .await)?;
+    let mut by_country: HashMap<String, RegionId> = HashMap::new();
+    for (id, list) in claims {
+        for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            by_country
+                .entry(c.to_ascii_uppercase())
+                .or_insert(small_id(id)?);
+        }
+    }
+    let mut geo = Vec::new();
+    if !by_country.is_empty() {
+        let ranges: Vec<(Vec<u8>, Vec<u8>, String)> = with_db!(store.pool(), p => sqlx::query_as(
+            "SELECT g.ip_from, g.ip_to, c.code FROM geo_ip_range g \
+             JOIN country c ON c.id = g.country_id")
+            .fetch_all(p)
+            .await)?;
+        for (from, to, code) in ranges {
+            let (Ok(from), Ok(to)) = (
+                <[u8; 16]>::try_from(from.as_slice()),
+                <[u8; 16]>::try_from(to.as_slice()),
+            ) else {
+                continue;
+            };
+            if let Some(&region) = by_country.get(&code.to_ascii_uppercase()) {
+                geo.push((u128::from_be_bytes(from), u128::from_be_bytes(to), region));
+            }
+        }
+        geo.sort_unstable();
+    }
     Ok(Loaded {
+        geo,
         overrides,
         version,
         subnets: builder.build(),

@@ -331,7 +331,7 @@ async fn redirect(
         Route::Vod { path, .. } => (ContentKind::Vod, path, None),
     };
     let snap = &active.loaded;
-    let mut region = snap.subnets.lookup(ip);
+    let mut region = snap.subnets.lookup(ip).or_else(|| snap.geo_region(ip));
     let board = &service.board;
     let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
     let request = select::Request { kind, key, channel };

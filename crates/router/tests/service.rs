@@ -78,9 +78,16 @@ async fn setup(store: &Store) {
     model::add_edge(store, actor(), &edge("v1", "south", &[ContentKind::Vod]))
         .await
         .unwrap();
-    model::set_region(store, actor(), "south", Some(&["north".to_string()]), None)
-        .await
-        .unwrap();
+    model::set_region(
+        store,
+        actor(),
+        "south",
+        Some(&["north".to_string()]),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 /// (status, Location) of a GET from `ip` (sent as X-Real-IP).
@@ -271,7 +278,7 @@ async fn proxies_are_believed_only_when_trusted() {
     let db = TestDb::sqlite().await;
     setup(&db.store).await;
     // Clients of no region go to the default region.
-    model::set_region(&db.store, actor(), "north", None, Some(true))
+    model::set_region(&db.store, actor(), "north", None, Some(true), None)
         .await
         .unwrap();
     let untrusted = Options {
@@ -539,6 +546,55 @@ async fn pinned_channels_and_assets() {
         )
         .await
         .is_err());
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn clients_of_no_subnet_are_located_by_country() {
+    for db in TestDb::both().await {
+        setup(&db.store).await;
+        // 192.0.2.0/24 is in no subnet; the geolocation table puts it in KZ.
+        let key = |ip: &str| efir_core::net::ip_key(ip.parse().unwrap()).to_vec();
+        efir_store::with_db!(db.store.pool(), p => {
+            sqlx::query("INSERT INTO country (code, name) VALUES ('KZ', 'Kazakhstan')")
+                .execute(p).await.unwrap();
+            sqlx::query("INSERT INTO geo_ip_range (ip_from, ip_to, country_id) \
+                         SELECT $1, $2, id FROM country WHERE code = 'KZ'")
+                .bind(key("192.0.2.0"))
+                .bind(key("192.0.2.255"))
+                .execute(p).await.unwrap();
+        });
+        model::set_region(
+            &db.store,
+            actor(),
+            "south",
+            None,
+            None,
+            Some(&["kz".to_string()]),
+        )
+        .await
+        .unwrap();
+        assert!(model::set_region(
+            &db.store,
+            actor(),
+            "south",
+            None,
+            None,
+            Some(&["KAZ".to_string()])
+        )
+        .await
+        .is_err());
+        let service = RouterService::start(db.store.clone(), options())
+            .await
+            .unwrap();
+        let base = serve(&service).await;
+        let (s, l) = get(&base, "/btv/live/hls/ch1", Some("192.0.2.10")).await;
+        assert_eq!(s, 302, "{}", db.label);
+        assert!(l.starts_with("http://s1."), "{}: {l}", db.label);
+        // Outside every subnet and range, with no default region: 503.
+        let (s, _) = get(&base, "/btv/live/hls/ch1", Some("198.51.100.1")).await;
+        assert_eq!(s, 503, "{}", db.label);
         db.cleanup().await;
     }
 }

@@ -12,6 +12,9 @@ CREATE TABLE router_region (
     fallback TEXT NOT NULL DEFAULT '',
     -- Tried for clients of no region and after every fallback.
     is_default BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Countries (ISO codes, comma-separated) whose clients come here when
+    -- no subnet matches, located through geo_ip_range.
+    countries TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL
 );
 
