@@ -369,9 +369,11 @@ async fn config_show_hides_secrets() {
             "postgres://efir:hunter2@db.example/efir",
         )
         .env("EFIR_SENTRY_DSN", "https://abcdef@sentry.example/1")
+        .env("EFIR_ROUTER_ADMIN_TOKEN", "router-admin-token-1234")
+        .env("EFIR_ROUTER_SECURE_LINK_SECRET", "edge-secret-5678")
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("url = \"postgres://efir:***@db.example/efir\""),
@@ -380,6 +382,23 @@ async fn config_show_hides_secrets() {
     assert!(
         !text.contains("hunter2") && !text.contains("abcdef"),
         "{text}"
+    );
+    assert!(
+        !text.contains("router-admin-token") && !text.contains("edge-secret"),
+        "{text}"
+    );
+    // A short admin token is refused.
+    let out = env
+        .cmd()
+        .args(["config", "check"])
+        .env("EFIR_ROUTER_ADMIN_TOKEN", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("router.admin_token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     env.cleanup().await;
 }
