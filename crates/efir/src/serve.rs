@@ -82,10 +82,8 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The operational endpoints, plus `parts`, with metrics and tracing layers.
-fn app(ops: Ops, parts: Router) -> Router {
-    use tower_http::catch_panic::CatchPanicLayer;
-    use tower_http::trace::TraceLayer;
+/// The operational endpoints plus `parts`, with 404s in the API's format.
+fn endpoints(ops: Ops, parts: Router) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -93,15 +91,26 @@ fn app(ops: Ops, parts: Router) -> Router {
         .with_state(ops)
         .merge(parts)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(efir_telemetry::track_http))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(|_| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": 500, "error_message": "internal error" })),
-            )
-                .into_response()
-        }))
+}
+
+/// A panic in a handler answers 500 instead of dropping the connection.
+fn catch_panics(router: Router) -> Router {
+    router.layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": 500, "error_message": "internal error" })),
+        )
+            .into_response()
+    }))
+}
+
+/// The operational endpoints, plus `parts`, with metrics and tracing layers.
+fn app(ops: Ops, parts: Router) -> Router {
+    catch_panics(
+        endpoints(ops, parts)
+            .layer(axum::middleware::from_fn(efir_telemetry::track_http))
+            .layer(tower_http::trace::TraceLayer::new_for_http()),
+    )
 }
 
 /// The operational endpoints plus the router's routes. The router counts
@@ -109,21 +118,7 @@ fn app(ops: Ops, parts: Router) -> Router {
 /// handles), so the generic per-request metrics and trace spans, which cost
 /// more than a routing decision, are left out on its own port.
 fn router_app(ops: Ops, parts: Router) -> Router {
-    use tower_http::catch_panic::CatchPanicLayer;
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(ops)
-        .merge(parts)
-        .fallback(not_found)
-        .layer(CatchPanicLayer::custom(|_| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": 500, "error_message": "internal error" })),
-            )
-                .into_response()
-        }))
+    catch_panics(endpoints(ops, parts))
 }
 
 /// Waits for SIGTERM or SIGINT.

@@ -373,7 +373,11 @@ async fn config_show_hides_secrets() {
         .env("EFIR_ROUTER_SECURE_LINK_SECRET", "edge-secret-5678")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("url = \"postgres://efir:***@db.example/efir\""),
