@@ -411,6 +411,10 @@ pub enum ManageCommand {
         /// Sessions it takes at once (default: unlimited).
         #[arg(long)]
         capacity: Option<u64>,
+        /// Mbit/s it delivers at most, compared with the `mbps` its health
+        /// URL reports (default: unlimited).
+        #[arg(long, alias = "capacity_mbps")]
+        capacity_mbps: Option<u64>,
         /// What it serves: live, catchup, vod (comma-separated).
         #[arg(long, default_value = "live,catchup,vod")]
         serves: String,

@@ -48,6 +48,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             region,
             weight,
             capacity,
+            capacity_mbps,
             serves,
             health_url,
             channels,
@@ -58,6 +59,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 region,
                 weight,
                 capacity,
+                capacity_mbps,
                 serves: model::parse_serves(&serves)?,
                 channels: channels
                     .unwrap_or_default()

@@ -121,6 +121,8 @@ pub struct EdgeHealth {
     pub last_error: String,
     /// The load it last reported in its health answer, if any.
     pub reported_load: Option<u64>,
+    /// The bandwidth (Mbit/s) it last reported, if any.
+    pub reported_mbps: Option<u64>,
     /// Redirects sent to it in the load window.
     pub recent_redirects: u64,
 }
@@ -245,6 +247,8 @@ struct Live {
     healthy: AtomicBool,
     /// The reported load, or [`NO_LOAD`].
     reported: AtomicU64,
+    /// The reported Mbit/s, or [`NO_LOAD`].
+    reported_mbps: AtomicU64,
     /// Redirects per bucket.
     redirects: Ring,
     /// Poll bookkeeping; `healthy` is only flipped under this lock.
@@ -256,6 +260,7 @@ impl Live {
         Live {
             healthy: AtomicBool::new(true),
             reported: AtomicU64::new(NO_LOAD),
+            reported_mbps: AtomicU64::new(NO_LOAD),
             redirects: Ring::new(window),
             checks: Mutex::new(Checks::default()),
         }
@@ -269,6 +274,13 @@ impl Live {
         match self.reported.load(Ordering::Relaxed) {
             NO_LOAD => None,
             load => Some(load),
+        }
+    }
+
+    fn reported_mbps(&self) -> Option<u64> {
+        match self.reported_mbps.load(Ordering::Relaxed) {
+            NO_LOAD => None,
+            mbps => Some(mbps),
         }
     }
 }
@@ -361,7 +373,12 @@ impl HealthBoard {
         let healthy = entry.target.url.is_empty() || live.healthy.load(Ordering::Relaxed);
         let passive = live.redirects.total(&self.window);
         let load = passive.max(live.reported().unwrap_or(0));
-        EdgeState { healthy, load }
+        let mbps = live.reported_mbps().unwrap_or(0);
+        EdgeState {
+            healthy,
+            load,
+            mbps,
+        }
     }
 
     /// Counts a redirect sent to `edge` (passive load). Lock-free; a
@@ -391,6 +408,7 @@ impl HealthBoard {
                     last_checked_at: checks.last_checked_at,
                     last_error: checks.last_error.clone(),
                     reported_load: live.reported(),
+                    reported_mbps: live.reported_mbps(),
                     recent_redirects: live.redirects.total(&self.window),
                 }
             })
@@ -428,14 +446,14 @@ impl HealthBoard {
     }
 
     /// Records the outcome of one poll of `entry`.
-    fn apply(&self, entry: &Entry, outcome: Result<Option<u64>, String>) {
+    fn apply(&self, entry: &Entry, outcome: Result<Reported, String>) {
         let name = entry.target.name.as_str();
         let live = &entry.live;
         let mut checks = live.checks();
         checks.last_checked_at = Some(unix_now());
         let was_up = live.healthy.load(Ordering::Relaxed);
         let now_up = match outcome {
-            Ok(load) => {
+            Ok(reported) => {
                 metrics::counter!(
                     "efir_router_health_checks_total",
                     "edge" => name.to_owned(),
@@ -443,7 +461,9 @@ impl HealthBoard {
                 )
                 .increment(1);
                 live.reported
-                    .store(load.unwrap_or(NO_LOAD), Ordering::Relaxed);
+                    .store(reported.load.unwrap_or(NO_LOAD), Ordering::Relaxed);
+                live.reported_mbps
+                    .store(reported.mbps.unwrap_or(NO_LOAD), Ordering::Relaxed);
                 checks.consecutive_failures = 0;
                 checks.consecutive_successes = checks.consecutive_successes.saturating_add(1);
                 checks.last_error.clear();
@@ -526,20 +546,25 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// One poll: `Ok(reported load)` on a 2xx within `timeout`, else a short
-/// error.
-async fn check(
-    http: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-) -> Result<Option<u64>, String> {
+/// What an edge's health answer reported about its load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reported {
+    /// `load`, `sessions` or `connections`.
+    load: Option<u64>,
+    /// `mbps` or `bandwidth_mbps`.
+    mbps: Option<u64>,
+}
+
+/// One poll: `Ok(what was reported)` on a 2xx within `timeout`, else a
+/// short error.
+async fn check(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Reported, String> {
     match tokio::time::timeout(timeout, fetch(http, url)).await {
         Ok(result) => result,
         Err(_) => Err(format!("timeout after {}", human(timeout))),
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<u64>, String> {
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<Reported, String> {
     let mut response = http
         .get(url)
         .send()
@@ -557,20 +582,33 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<u64>, String>
             Err(e) => return Err(describe(&e, "reading the body failed")),
         }
     }
-    Ok(reported_load(&body))
+    Ok(reported(&body))
+}
+
+/// The load and bandwidth a JSON object body reports.
+fn reported(body: &[u8]) -> Reported {
+    let object = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .filter(|&start| body[start] == b'{')
+        .and_then(|_| serde_json::from_slice::<serde_json::Value>(body).ok());
+    let Some(serde_json::Value::Object(object)) = object else {
+        return Reported::default();
+    };
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|key| object.get(*key).and_then(as_load))
+    };
+    Reported {
+        load: first(&["load", "sessions", "connections"]),
+        mbps: first(&["mbps", "bandwidth_mbps"]),
+    }
 }
 
 /// The numeric `load`, `sessions` or `connections` of a JSON object body.
+#[cfg(test)]
 fn reported_load(body: &[u8]) -> Option<u64> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    if body[start] != b'{' {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let object = value.as_object()?;
-    ["load", "sessions", "connections"]
-        .iter()
-        .find_map(|key| object.get(*key).and_then(as_load))
+    reported(body).load
 }
 
 /// A JSON number as a load: non-negative integers as is, non-negative
@@ -648,6 +686,14 @@ mod tests {
     #[test]
     fn loads_from_json() {
         assert_eq!(reported_load(br#"{"load": 42}"#), Some(42));
+        assert_eq!(
+            reported(br#"{"sessions": 3, "mbps": 950.4}"#),
+            Reported {
+                load: Some(3),
+                mbps: Some(950)
+            }
+        );
+        assert_eq!(reported(br#"{"bandwidth_mbps": 10}"#).mbps, Some(10));
         assert_eq!(reported_load(br#" {"sessions": 7.4, "x": 1}"#), Some(7));
         assert_eq!(reported_load(br#"{"connections": 3}"#), Some(3));
         assert_eq!(reported_load(br#"{"load": 1, "sessions": 9}"#), Some(1));

@@ -58,6 +58,8 @@ pub struct NewEdge {
     pub weight: u32,
     /// Sessions at once; `None` = unlimited.
     pub capacity: Option<u64>,
+    /// Mbit/s at most; `None` = unlimited.
+    pub capacity_mbps: Option<u64>,
     /// What it serves.
     pub serves: Vec<ContentKind>,
     /// Channels it carries; empty = all.
@@ -177,10 +179,13 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
     let region = region_id(&mut tx, &new.region).await?;
     let now = efir_store::now();
     let capacity = new.capacity.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+    let capacity_mbps = new
+        .capacity_mbps
+        .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
     let id: i64 = with_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO router_edge (name, base_url, region_id, weight, capacity, serves, channels, \
-         health_url, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         RETURNING id")
+         health_url, created_at, updated_at, capacity_mbps) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id")
         .bind(name)
         .bind(new.base_url.trim().trim_end_matches('/'))
         .bind(region)
@@ -190,6 +195,7 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
         .bind(new.channels.join(","))
         .bind(new.health_url.trim())
         .bind(now)
+        .bind(capacity_mbps)
         .fetch_one(c)
         .await)?;
     tx.mark_changed("router_edge");
@@ -199,7 +205,7 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
         "router_edge",
         Some(id.to_string()),
         json!({ "name": name, "base_url": new.base_url, "region": new.region,
-                "weight": new.weight, "capacity": new.capacity,
+                "weight": new.weight, "capacity": new.capacity, "capacity_mbps": new.capacity_mbps,
                 "serves": serves_text(&new.serves), "channels": new.channels }),
     )
     .await?;
@@ -636,6 +642,7 @@ struct EdgeRow {
     region_id: i64,
     weight: i64,
     capacity: Option<i64>,
+    capacity_mbps: Option<i64>,
     enabled: bool,
     draining: bool,
     serves: String,
@@ -685,8 +692,8 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
         }
     }
     let rows: Vec<EdgeRow> = with_db!(store.pool(), p => sqlx::query_as(
-        "SELECT id, name, base_url, region_id, weight, capacity, enabled, draining, serves, \
-         channels, health_url FROM router_edge ORDER BY id")
+        "SELECT id, name, base_url, region_id, weight, capacity, capacity_mbps, enabled, \
+         draining, serves, channels, health_url FROM router_edge ORDER BY id")
         .fetch_all(p)
         .await)?;
     let mut edges = Vec::with_capacity(rows.len());
@@ -700,6 +707,7 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
             base_url: r.base_url,
             weight: u32::try_from(r.weight.clamp(1, 1000)).unwrap_or(1),
             capacity: r.capacity.and_then(|c| u64::try_from(c).ok()),
+            capacity_mbps: r.capacity_mbps.and_then(|c| u64::try_from(c).ok()),
             enabled: r.enabled,
             draining: r.draining,
             serves: parse_serves(&r.serves).unwrap_or_default(),

@@ -100,6 +100,10 @@ pub struct Edge {
     /// The most sessions the edge takes; `None` means unlimited. An edge
     /// whose load is at or over its capacity receives nothing.
     pub capacity: Option<u64>,
+    /// The most Mbit/s the edge delivers; `None` means unlimited. An edge
+    /// whose reported bandwidth is at or over it receives nothing.
+    #[serde(default)]
+    pub capacity_mbps: Option<u64>,
     /// Whether the edge is in service at all; a disabled edge is ignored.
     pub enabled: bool,
     /// Whether the edge is being drained: it receives no new requests.
@@ -118,6 +122,9 @@ pub struct EdgeState {
     pub healthy: bool,
     /// Current sessions (or redirects in the accounting window).
     pub load: u64,
+    /// Bandwidth the edge last reported, in Mbit/s (0 when unknown).
+    #[serde(default)]
+    pub mbps: u64,
 }
 
 impl EdgeState {
@@ -125,6 +132,7 @@ impl EdgeState {
     pub const UNKNOWN: EdgeState = EdgeState {
         healthy: true,
         load: 0,
+        mbps: 0,
     };
 }
 
@@ -152,6 +160,8 @@ struct Slot {
     draining: bool,
     /// The capacity in sessions, if any.
     capacity: Option<u64>,
+    /// The capacity in Mbit/s, if any.
+    capacity_mbps: Option<u64>,
 }
 
 impl Slot {
@@ -235,6 +245,7 @@ impl Snapshot {
                 channels,
                 draining: edge.draining,
                 capacity: edge.capacity,
+                capacity_mbps: edge.capacity_mbps,
             });
         }
         for region in regions.values_mut() {
@@ -433,7 +444,8 @@ pub fn choose<'a>(
                 continue;
             }
             let st = state(slot.id);
-            let full = slot.capacity.is_some_and(|cap| st.load >= cap);
+            let full = slot.capacity.is_some_and(|cap| st.load >= cap)
+                || slot.capacity_mbps.is_some_and(|cap| st.mbps >= cap);
             if slot.draining || full || !st.healthy {
                 if slot.draining {
                     raise(&mut why, NoEdge::AllDraining);
@@ -512,6 +524,7 @@ mod tests {
             base_url: format!("http://e{id}"),
             weight: 1,
             capacity: None,
+            capacity_mbps: None,
             enabled: true,
             draining: false,
             serves: vec![ContentKind::Live, ContentKind::Catchup, ContentKind::Vod],

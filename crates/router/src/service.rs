@@ -485,9 +485,9 @@ async fn state_page(State(service): State<RouterService>, headers: HeaderMap) ->
             let state = service.board.state(e.id);
             serde_json::json!({
                 "id": e.id, "name": e.name, "region": snap.region_names.get(&e.region),
-                "base_url": e.base_url, "weight": e.weight, "capacity": e.capacity,
+                "base_url": e.base_url, "weight": e.weight, "capacity": e.capacity, "capacity_mbps": e.capacity_mbps,
                 "enabled": e.enabled, "draining": e.draining, "serves": e.serves,
-                "channels": e.channels, "healthy": state.healthy, "load": state.load,
+                "channels": e.channels, "healthy": state.healthy, "load": state.load, "mbps": state.mbps,
                 "health": health.get(&e.id),
             })
         })

@@ -270,7 +270,8 @@ async fn reported_load_from_json() {
         board.state(1),
         EdgeState {
             healthy: true,
-            load: 42
+            load: 42,
+            mbps: 0
         }
     );
     assert_eq!(report_of(&board, 1).reported_load, Some(42));

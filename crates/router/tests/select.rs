@@ -19,6 +19,7 @@ fn edge(id: EdgeId, region: RegionId, weight: u32) -> Edge {
         base_url: format!("https://edge-{id}.example.net"),
         weight,
         capacity: None,
+        capacity_mbps: None,
         enabled: true,
         draining: false,
         serves: ALL.to_vec(),
@@ -55,6 +56,7 @@ fn down(ids: &[EdgeId]) -> impl Fn(EdgeId) -> EdgeState + '_ {
     move |id| EdgeState {
         healthy: !ids.contains(&id),
         load: 0,
+        mbps: 0,
     }
 }
 
@@ -206,6 +208,7 @@ fn full_edges_receive_nothing_and_keys_go_to_next_best() {
             3 => 9,
             _ => 1_000_000,
         },
+        mbps: 0,
     };
     let keys = keys(5_000);
     let before = assign(&s, &keys, &up);
@@ -229,6 +232,7 @@ fn full_edges_receive_nothing_and_keys_go_to_next_best() {
     let over = |id: EdgeId| EdgeState {
         healthy: true,
         load: if id == 2 { 11 } else { 0 },
+        mbps: 0,
     };
     assert!(!assign(&s, &keys, &over).contains(&2));
     let mut zero = edge(1, 1, 1);
@@ -443,6 +447,7 @@ fn each_no_edge_reason() {
     let busy = |_| EdgeState {
         healthy: true,
         load: 5,
+        mbps: 0,
     };
     assert_eq!(
         no_edge_with(&snap(vec![f]), Some(1), &live("a"), &busy),
@@ -473,6 +478,7 @@ fn no_edge_precedence() {
     let st = |id: EdgeId| EdgeState {
         healthy: id != 4,
         load: 1,
+        mbps: 0,
     };
     let fallback = HashMap::from([(1, vec![2]), (2, vec![3])]);
     let s = Snapshot::new(
@@ -576,4 +582,28 @@ fn state_page_helpers() {
     );
     let c = choose(&s, Some(1), &live("a"), &up);
     assert_eq!(c.to_string(), "edge 5 (edge-5) in region 1");
+}
+
+#[test]
+fn bandwidth_capacity() {
+    // An edge reporting its Mbit/s at or over its bandwidth capacity is full.
+    let mut fast = edge(1, 1, 100);
+    fast.capacity_mbps = Some(1000);
+    let other = edge(2, 1, 1);
+    let s = snap(vec![fast.clone(), other]);
+    let busy = |id: EdgeId| EdgeState {
+        mbps: if id == 1 { 1000 } else { 0 },
+        ..EdgeState::UNKNOWN
+    };
+    let calm = |id: EdgeId| EdgeState {
+        mbps: if id == 1 { 999 } else { 0 },
+        ..EdgeState::UNKNOWN
+    };
+    let keys = keys(500);
+    assert!(!assign(&s, &keys, &busy).contains(&1));
+    assert!(assign(&s, &keys, &calm).contains(&1));
+    assert_eq!(
+        no_edge_with(&snap(vec![fast]), Some(1), &live("a"), &busy),
+        NoEdge::AllFull
+    );
 }

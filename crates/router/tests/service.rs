@@ -56,6 +56,7 @@ fn edge(name: &str, region: &str, serves: &[ContentKind]) -> NewEdge {
         region: region.into(),
         weight: 100,
         capacity: None,
+        capacity_mbps: None,
         serves: serves.to_vec(),
         channels: Vec::new(),
         health_url: String::new(),

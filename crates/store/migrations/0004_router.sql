@@ -34,6 +34,9 @@ CREATE TABLE router_edge (
     weight BIGINT NOT NULL DEFAULT 100,
     -- Sessions it may take at once; NULL = unlimited.
     capacity BIGINT,
+    -- Mbit/s it may deliver (compared with what its stats URL reports);
+    -- NULL = unlimited.
+    capacity_mbps BIGINT,
     enabled BOOLEAN NOT NULL DEFAULT TRUE,
     draining BOOLEAN NOT NULL DEFAULT FALSE,
     -- live, catchup, vod (comma-separated).
