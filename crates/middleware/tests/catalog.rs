@@ -5,7 +5,7 @@ mod common;
 
 use common::{exec, Arg};
 
-use common::{Server, API_KEY};
+use common::Server;
 use serde_json::Value;
 
 use Arg::{B, I, S};
@@ -285,26 +285,7 @@ async fn world(s: &Server) -> World {
 impl Server {
     /// Logs `1001` in; returns the authkey.
     async fn authkey(&self) -> String {
-        let ok = self
-            .tv(
-                "login",
-                &[
-                    ("api_key", API_KEY),
-                    ("abonement", "1001"),
-                    ("password", "secret"),
-                    ("device_uid", "box-1"),
-                ],
-            )
-            .await;
-        assert_eq!(ok["error"], 0, "{}: {ok}", self.label());
-        ok["authkey"].as_str().unwrap().to_string()
-    }
-
-    /// A call that must succeed.
-    async fn ok(&self, method: &str, params: &[(&str, &str)]) -> Value {
-        let v = self.tv(method, params).await;
-        assert_eq!(v["error"], 0, "{}: {method} {params:?}: {v}", self.label());
-        v
+        self.login_key("1001", "secret", "box-1").await
     }
 }
 
@@ -324,7 +305,7 @@ async fn radio_cameras_and_applications_of_the_tariffs() {
         let key = s.authkey().await;
         let k = ("authkey", key.as_str());
 
-        let radio = s.ok("radio/list", &[k]).await;
+        let radio = s.tv_ok("radio/list", &[k]).await;
         assert_eq!(
             ids(&radio, "radio"),
             vec![w.radio[1], w.radio[0]],
@@ -337,7 +318,7 @@ async fn radio_cameras_and_applications_of_the_tariffs() {
         assert_eq!(jazz["description"], "Music");
         assert_eq!(jazz["channel_name"], "");
         assert_eq!(jazz["has_subscription"], 1);
-        let ru = s.ok("radio/list", &[k, ("lang", "ru")]).await;
+        let ru = s.tv_ok("radio/list", &[k, ("lang", "ru")]).await;
         assert_eq!(ru["radio"][0]["name"], "Радио Jazz");
         // Legacy boxes get XML.
         let client_id = s.client.id.to_string();
@@ -360,7 +341,7 @@ async fn radio_cameras_and_applications_of_the_tariffs() {
             "{xml}"
         );
 
-        let cams = s.ok("camera/list", &[k]).await;
+        let cams = s.tv_ok("camera/list", &[k]).await;
         assert_eq!(ids(&cams, "cameras"), vec![w.cameras[0], w.cameras[1]]);
         let square = &cams["cameras"][0];
         assert_eq!(square["name"], "Square");
@@ -377,7 +358,7 @@ async fn radio_cameras_and_applications_of_the_tariffs() {
         let city = w.city.to_string();
         let category = w.category.to_string();
         let filtered = s
-            .ok(
+            .tv_ok(
                 "camera/list",
                 &[
                     k,
@@ -392,10 +373,10 @@ async fn radio_cameras_and_applications_of_the_tariffs() {
         assert_eq!(ids(&filtered, "cameras"), vec![w.cameras[0]]);
         assert_eq!(filtered["cameras"][0]["name"], "Камера Square");
         assert_eq!(filtered["cameras"][0]["icon"], "http://icons/cam40_30.png");
-        let none = s.ok("camera/list", &[k, ("city_id", "999999")]).await;
+        let none = s.tv_ok("camera/list", &[k, ("city_id", "999999")]).await;
         assert!(ids(&none, "cameras").is_empty());
 
-        let apps = s.ok("application/list", &[k, ("lang", "ru")]).await;
+        let apps = s.tv_ok("application/list", &[k, ("lang", "ru")]).await;
         assert_eq!(ids(&apps, "applications"), vec![w.apps[0], w.apps[1]]);
         let weather = &apps["applications"][0];
         assert_eq!(weather["name"], "Прил Weather");
@@ -430,7 +411,7 @@ async fn video_list_filters_pages_and_localises() {
         let v = &w.videos;
 
         // Open and enabled only, newest first.
-        let all = s.ok("video/list", &[k]).await;
+        let all = s.tv_ok("video/list", &[k]).await;
         assert_eq!(all["count"], 3, "{}: {all}", s.label());
         assert_eq!(ids(&all, "videos"), vec![v[2], v[1], v[0]]);
         let matrix = &all["videos"][2];
@@ -458,34 +439,34 @@ async fn video_list_filters_pages_and_localises() {
         assert_eq!(all["videos"][0]["is_season"], 1);
         assert_eq!(all["videos"][0]["files"], serde_json::json!([]));
 
-        let ru = s.ok("video/list", &[k, ("lang", "ru")]).await;
+        let ru = s.tv_ok("video/list", &[k, ("lang", "ru")]).await;
         assert_eq!(ru["videos"][2]["name"], "Фильм Matrix");
         assert_eq!(ru["videos"][2]["genres"], "Драма, Комедия");
         assert_eq!(ru["videos"][2]["description"], "Про");
 
         // Paging keeps the total count.
         let page = s
-            .ok("video/list", &[k, ("limit", "2"), ("page", "2")])
+            .tv_ok("video/list", &[k, ("limit", "2"), ("page", "2")])
             .await;
         assert_eq!(page["count"], 3);
         assert_eq!(ids(&page, "videos"), vec![v[0]]);
         let beyond = s
-            .ok("video/list", &[k, ("limit", "2"), ("page", "9")])
+            .tv_ok("video/list", &[k, ("limit", "2"), ("page", "9")])
             .await;
         assert_eq!(beyond["count"], 3);
         assert!(ids(&beyond, "videos").is_empty());
-        let big = s.ok("video/list", &[k, ("limit", "1000")]).await;
+        let big = s.tv_ok("video/list", &[k, ("limit", "1000")]).await;
         assert_eq!(ids(&big, "videos").len(), 3, "limit is capped, not refused");
 
         // Filters.
         let drama = w.genres[0].to_string();
         let comedy = w.genres[1].to_string();
-        let by_genre = s.ok("video/list", &[k, ("gid", &drama)]).await;
+        let by_genre = s.tv_ok("video/list", &[k, ("gid", &drama)]).await;
         assert_eq!(ids(&by_genre, "videos"), vec![v[0]], "closed drama hidden");
         assert_eq!(by_genre["count"], 1);
-        let by_genre = s.ok("video/list", &[k, ("gid", &comedy)]).await;
+        let by_genre = s.tv_ok("video/list", &[k, ("gid", &comedy)]).await;
         assert_eq!(ids(&by_genre, "videos"), vec![v[1], v[0]]);
-        let by_year = s.ok("video/list", &[k, ("year", "2005")]).await;
+        let by_year = s.tv_ok("video/list", &[k, ("year", "2005")]).await;
         assert_eq!(ids(&by_year, "videos"), vec![v[1]]);
         for (q, expect) in [
             ("матрица", vec![]),
@@ -495,19 +476,22 @@ async fn video_list_filters_pages_and_localises() {
             ("night", vec![v[1]]),
             ("closed", vec![]),
         ] {
-            let found = s.ok("video/list", &[k, ("search", q)]).await;
+            let found = s.tv_ok("video/list", &[k, ("search", q)]).await;
             assert_eq!(ids(&found, "videos"), expect, "search {q}: {found}");
             assert_eq!(found["count"], expect.len());
         }
         let localised = s
-            .ok("video/list", &[k, ("search", "фильм m"), ("lang", "ru")])
+            .tv_ok("video/list", &[k, ("search", "фильм m"), ("lang", "ru")])
             .await;
         assert_eq!(ids(&localised, "videos"), vec![v[0]]);
-        let by_name = ids(&s.ok("video/list", &[k, ("order", "name")]).await, "videos");
+        let by_name = ids(
+            &s.tv_ok("video/list", &[k, ("order", "name")]).await,
+            "videos",
+        );
         assert_eq!(by_name.len(), 3);
         assert_eq!(by_name[0], v[0], "{by_name:?}");
         assert_eq!(by_name[1], v[2], "{by_name:?}");
-        let oldest = s.ok("video/list", &[k, ("order", "created_at")]).await;
+        let oldest = s.tv_ok("video/list", &[k, ("order", "created_at")]).await;
         assert_eq!(ids(&oldest, "videos"), vec![v[0], v[1], v[2]]);
 
         for (name, value) in [
@@ -535,7 +519,7 @@ async fn video_detail_and_episodes_need_access() {
         let vid = w.videos[0].to_string();
 
         let d = s
-            .ok("video/detail", &[k, ("vid", &vid), ("lang", "ru")])
+            .tv_ok("video/detail", &[k, ("vid", &vid), ("lang", "ru")])
             .await;
         assert_eq!(d["id"], w.videos[0]);
         assert_eq!(d["name"], "Фильм Matrix");
@@ -553,7 +537,7 @@ async fn video_detail_and_episodes_need_access() {
         assert_eq!(d["files"].as_array().unwrap().len(), 1);
 
         let series = w.videos[2].to_string();
-        let d = s.ok("video/detail", &[k, ("vid", &series)]).await;
+        let d = s.tv_ok("video/detail", &[k, ("vid", &series)]).await;
         assert_eq!(d["is_season"], 1);
         assert_eq!(d["seasons"][0]["id"], w.season);
         assert_eq!(d["seasons"][0]["name"], "Season 1");
@@ -561,7 +545,7 @@ async fn video_detail_and_episodes_need_access() {
 
         let season = w.season.to_string();
         let eps = s
-            .ok("video/episode/list", &[k, ("season_id", &season)])
+            .tv_ok("video/episode/list", &[k, ("season_id", &season)])
             .await;
         assert_eq!(
             ids(&eps, "episodes"),
@@ -626,7 +610,7 @@ async fn vod_and_catch_up_urls() {
         let vfid = w.files[0].to_string();
 
         let url = s
-            .ok(
+            .tv_ok(
                 "video/url",
                 &[k, ("vid", &vid), ("vfid", &vfid), ("redirect", "0")],
             )
@@ -651,7 +635,7 @@ async fn vod_and_catch_up_urls() {
         assert_eq!(claims.account_id, w.account);
         // Without vfid: the film, not the trailer.
         let default = s
-            .ok("video/url", &[k, ("vid", &vid), ("redirect", "0")])
+            .tv_ok("video/url", &[k, ("vid", &vid), ("redirect", "0")])
             .await;
         assert!(default["uri"]
             .as_str()
@@ -660,12 +644,12 @@ async fn vod_and_catch_up_urls() {
         // An episode's file, as the episode list names it.
         let season = w.season.to_string();
         let eps = s
-            .ok("video/episode/list", &[k, ("season_id", &season)])
+            .tv_ok("video/episode/list", &[k, ("season_id", &season)])
             .await;
         let ep_file = eps["episodes"][0]["files"][0]["id"].to_string();
         let series = w.videos[2].to_string();
         let ep = s
-            .ok(
+            .tv_ok(
                 "video/url",
                 &[k, ("vid", &series), ("vfid", &ep_file), ("redirect", "0")],
             )
@@ -748,7 +732,7 @@ async fn vod_and_catch_up_urls() {
         let cid = w.channels[0].to_string();
         let start = (now - 2 * 86_400).to_string();
         let arch = s
-            .ok(
+            .tv_ok(
                 "program/url",
                 &[
                     k,
@@ -769,7 +753,7 @@ async fn vod_and_catch_up_urls() {
         );
         let recent = (now - 600).to_string();
         let default = s
-            .ok(
+            .tv_ok(
                 "program/url",
                 &[k, ("cid", &cid), ("time", &recent), ("redirect", "0")],
             )
@@ -914,7 +898,7 @@ async fn messages_are_listed_read_and_deleted() {
                 .collect()
         };
 
-        let list = s.ok("message/list", &[k]).await;
+        let list = s.tv_ok("message/list", &[k]).await;
         assert_eq!(uuids(&list), vec!["m-new", "m-all", "m-old"], "{list}");
         let all = &list["messages"][1];
         assert_eq!(all["subject"], "About m-all");
@@ -923,19 +907,19 @@ async fn messages_are_listed_read_and_deleted() {
         assert_eq!(all["was_read"], 0);
         assert!(all.get("text").is_none());
 
-        let d = s.ok("message/detail", &[k, ("uuid", "m-all")]).await;
+        let d = s.tv_ok("message/detail", &[k, ("uuid", "m-all")]).await;
         assert_eq!(d["uuid"], "m-all");
         assert_eq!(d["text"], "<b>Hello</b>");
         assert_eq!(d["no_confirmation"], 1);
         assert_eq!(d["was_read"], 1);
-        let list = s.ok("message/list", &[k]).await;
+        let list = s.tv_ok("message/list", &[k]).await;
         assert_eq!(list["messages"][1]["was_read"], 1, "read after detail");
         assert_eq!(list["messages"][0]["was_read"], 0);
-        let status = s.ok("account/status", &[k]).await;
+        let status = s.tv_ok("account/status", &[k]).await;
         assert_eq!(status["has_new_messages"], 1, "m-new and m-old are unread");
 
-        s.ok("message/delete", &[k, ("uuid", "m-new")]).await;
-        let list = s.ok("message/list", &[k]).await;
+        s.tv_ok("message/delete", &[k, ("uuid", "m-new")]).await;
+        let list = s.tv_ok("message/list", &[k]).await;
         assert_eq!(uuids(&list), vec!["m-all", "m-old"]);
         for (method, uuid) in [
             ("message/detail", "m-new"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{exec, Arg};
 
-use common::{Server, API_KEY};
+use common::Server;
 use efir_store::Store;
 use serde_json::Value;
 
@@ -236,26 +236,7 @@ async fn world(s: &Server) -> World {
 impl Server {
     /// Logs `1001` in; returns the authkey.
     async fn authkey(&self) -> String {
-        let ok = self
-            .tv(
-                "login",
-                &[
-                    ("api_key", API_KEY),
-                    ("abonement", "1001"),
-                    ("password", "pw"),
-                    ("device_uid", "box-1"),
-                ],
-            )
-            .await;
-        assert_eq!(ok["error"], 0, "{}: {ok}", self.label());
-        ok["authkey"].as_str().unwrap().to_string()
-    }
-
-    /// A device call that must succeed.
-    async fn ok(&self, method: &str, params: &[(&str, &str)]) -> Value {
-        let v = self.tv(method, params).await;
-        assert_eq!(v["error"], 0, "{}: {method} {params:?}: {v}", self.label());
-        v
+        self.login_key("1001", "pw", "box-1").await
     }
 
     /// A device call that must fail with `code`.
@@ -327,7 +308,7 @@ async fn now_and_next_of_a_channel() {
         let k = ("authkey", key.as_str());
         let main = w.main.to_string();
 
-        let r = s.ok("channel/programs", &[k, ("cid", &main)]).await;
+        let r = s.tv_ok("channel/programs", &[k, ("cid", &main)]).await;
         assert_eq!(
             ids(&r, "programs"),
             vec![w.current, w.next, w.later, w.film],
@@ -345,11 +326,11 @@ async fn now_and_next_of_a_channel() {
         assert_eq!(p["datetime_end"], datetime(w.now + H));
 
         let r = s
-            .ok("channel/programs", &[k, ("cid", &main), ("limit", "2")])
+            .tv_ok("channel/programs", &[k, ("cid", &main), ("limit", "2")])
             .await;
         assert_eq!(ids(&r, "programs"), vec![w.current, w.next]);
         let r = s
-            .ok(
+            .tv_ok(
                 "channel/programs",
                 &[k, ("cid", &main), ("limit", "1"), ("lang", "ru")],
             )
@@ -361,7 +342,7 @@ async fn now_and_next_of_a_channel() {
         // Two hours behind: what was on two hours ago, shown at its
         // shifted times.
         let r = s
-            .ok(
+            .tv_ok(
                 "channel/programs",
                 &[k, ("cid", &main), ("limit", "2"), ("timeshift_offset", "2")],
             )
@@ -374,10 +355,10 @@ async fn now_and_next_of_a_channel() {
         assert_eq!(r["programs"][0]["datetime_begin"], datetime(w.now - H));
 
         let hd = w.main_hd.to_string();
-        let r = s.ok("channel/programs", &[k, ("cid", &hd)]).await;
+        let r = s.tv_ok("channel/programs", &[k, ("cid", &hd)]).await;
         assert_eq!(ids(&r, "programs")[0], w.current, "a shared EPG channel");
         let none = w.no_guide.to_string();
-        let r = s.ok("channel/programs", &[k, ("cid", &none)]).await;
+        let r = s.tv_ok("channel/programs", &[k, ("cid", &none)]).await;
         assert_eq!(r["programs"], serde_json::json!([]));
         let closed = w.closed.to_string();
         s.fails(11, "channel/programs", &[k, ("cid", &closed)])
@@ -409,7 +390,7 @@ async fn programmes_by_time_date_and_programme() {
         let (from, to) = ((w.now - 2 * H).to_string(), (w.now + 90 * 60).to_string());
 
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[k, ("cid", &main), ("time_from", &from), ("time_to", &to)],
             )
@@ -435,7 +416,7 @@ async fn programmes_by_time_date_and_programme() {
         assert_eq!(cur["meta"]["year"], 2020);
 
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[
                     k,
@@ -452,12 +433,12 @@ async fn programmes_by_time_date_and_programme() {
 
         // A day in dd.mm.YYYY; with an offset, the shifted day.
         let r = s
-            .ok("program/list", &[k, ("cid", &main), ("date", "15.01.2020")])
+            .tv_ok("program/list", &[k, ("cid", &main), ("date", "15.01.2020")])
             .await;
         assert_eq!(ids(&r, "programs"), vec![w.old, w.late]);
         assert_eq!(r["programs"][0]["has_record"], 0, "older than the archive");
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[
                     k,
@@ -470,7 +451,7 @@ async fn programmes_by_time_date_and_programme() {
         assert_eq!(ids(&r, "programs"), vec![w.old], "23:00 is 01:00 next day");
         assert_eq!(r["programs"][0]["begin_time"], JAN_15_2020 + 12 * H);
         let r = s
-            .ok("program/list", &[k, ("cid", &main), ("date", "16.01.2020")])
+            .tv_ok("program/list", &[k, ("cid", &main), ("date", "16.01.2020")])
             .await;
         assert!(ids(&r, "programs").is_empty());
 
@@ -478,7 +459,7 @@ async fn programmes_by_time_date_and_programme() {
         // [now, now+1h) shows what was on two hours ago.
         let (f, t) = (w.now.to_string(), (w.now + H).to_string());
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[
                     k,
@@ -495,7 +476,7 @@ async fn programmes_by_time_date_and_programme() {
         // From a programme on.
         let pid = w.next.to_string();
         let r = s
-            .ok("program/list", &[k, ("cid", &main), ("pid_from", &pid)])
+            .tv_ok("program/list", &[k, ("cid", &main), ("pid_from", &pid)])
             .await;
         assert_eq!(ids(&r, "programs"), vec![w.next, w.later, w.film]);
         let closed_show = w.closed_show.to_string();
@@ -510,7 +491,7 @@ async fn programmes_by_time_date_and_programme() {
         // one; refused for a closed channel.
         let hd = w.main_hd.to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[k, ("cid", &hd), ("time_from", &from), ("time_to", &to)],
             )
@@ -518,7 +499,7 @@ async fn programmes_by_time_date_and_programme() {
         assert_eq!(ids(&r, "programs"), vec![w.morning, w.current, w.next]);
         let none = w.no_guide.to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list",
                 &[k, ("cid", &none), ("time_from", &from), ("time_to", &to)],
             )
@@ -583,7 +564,7 @@ async fn detail_search_premieres_and_many_channels() {
         let k = ("authkey", key.as_str());
 
         let pid = w.current.to_string();
-        let r = s.ok("program/detail", &[k, ("pid", &pid)]).await;
+        let r = s.tv_ok("program/detail", &[k, ("pid", &pid)]).await;
         let p = &r["program"];
         assert_eq!(p["id"], w.current);
         assert_eq!(p["channel_id"], w.main, "the first channel showing it");
@@ -595,11 +576,11 @@ async fn detail_search_premieres_and_many_channels() {
         );
         let hd = w.main_hd.to_string();
         let r = s
-            .ok("program/detail", &[k, ("pid", &pid), ("cid", &hd)])
+            .tv_ok("program/detail", &[k, ("pid", &pid), ("cid", &hd)])
             .await;
         assert_eq!(r["program"]["channel_id"], w.main_hd);
         let r = s
-            .ok(
+            .tv_ok(
                 "program/detail",
                 &[k, ("pid", &pid), ("timeshift_offset", "-1"), ("lang", "ru")],
             )
@@ -618,7 +599,9 @@ async fn detail_search_premieres_and_many_channels() {
 
         // Search: titles, case aside, only on open channels, from now
         // on; `%` is no wildcard.
-        let r = s.ok("program/list/search", &[k, ("search", "SHOW")]).await;
+        let r = s
+            .tv_ok("program/list/search", &[k, ("search", "SHOW")])
+            .await;
         assert_eq!(
             ids(&r, "programs"),
             vec![w.current, w.iconic_show, w.next, w.later],
@@ -626,15 +609,17 @@ async fn detail_search_premieres_and_many_channels() {
         );
         assert_eq!(r["programs"][0]["channel_id"], w.main);
         assert_eq!(r["programs"][1]["channel_id"], w.iconic);
-        let r = s.ok("program/list/search", &[k, ("query", "50%")]).await;
+        let r = s.tv_ok("program/list/search", &[k, ("query", "50%")]).await;
         assert_eq!(ids(&r, "programs"), vec![w.film]);
-        let r = s.ok("program/list/search", &[k, ("query", "5_%")]).await;
+        let r = s.tv_ok("program/list/search", &[k, ("query", "5_%")]).await;
         assert!(ids(&r, "programs").is_empty(), "{r}");
-        let r = s.ok("program/list/search", &[k, ("search", "news")]).await;
+        let r = s
+            .tv_ok("program/list/search", &[k, ("search", "news")])
+            .await;
         assert!(ids(&r, "programs").is_empty(), "Morning news is over");
         let since = (w.now - 4 * H).to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list/search",
                 &[k, ("search", "news"), ("time_from", &since)],
             )
@@ -642,7 +627,7 @@ async fn detail_search_premieres_and_many_channels() {
         assert_eq!(ids(&r, "programs"), vec![w.morning]);
         let iconic = w.iconic.to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/list/search",
                 &[k, ("search", "show"), ("cid", &iconic)],
             )
@@ -663,11 +648,13 @@ async fn detail_search_premieres_and_many_channels() {
             .await;
 
         // Premieres of the open channels.
-        let r = s.ok("premiere/list", &[k]).await;
+        let r = s.tv_ok("premiere/list", &[k]).await;
         assert_eq!(ids(&r, "premieres"), vec![w.later], "{r}");
         assert_eq!(r["premieres"][0]["channel_id"], w.main);
         assert_eq!(r["premieres"][0]["begin_time"], w.now + 2 * H);
-        let r = s.ok("premiere/list", &[k, ("timeshift_offset", "3")]).await;
+        let r = s
+            .tv_ok("premiere/list", &[k, ("timeshift_offset", "3")])
+            .await;
         assert_eq!(r["premieres"][0]["begin_time"], w.now + 5 * H);
         s.fails(400, "premiere/list", &[k, ("days", "0")]).await;
 
@@ -739,7 +726,7 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
         let key = s.authkey().await;
         let k = ("authkey", key.as_str());
 
-        let list = s.ok("channel/list", &[k]).await;
+        let list = s.tv_ok("channel/list", &[k]).await;
         let main = channel_item(&list, w.main);
         assert_eq!(main["program_id"], w.current);
         assert_eq!(main["program_name"], "Current show");
@@ -765,7 +752,7 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
             "the guide's icon"
         );
         let sized = s
-            .ok(
+            .tv_ok(
                 "channel/list",
                 &[k, ("icon_width", "40"), ("icon_height", "40")],
             )
@@ -774,13 +761,13 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
             channel_item(&sized, w.iconic)["icon"],
             "/icons/epg/9/40x40.png"
         );
-        let compact = s.ok("channel/list", &[k, ("compact", "1")]).await;
+        let compact = s.tv_ok("channel/list", &[k, ("compact", "1")]).await;
         let main = channel_item(&compact, w.main);
         assert_eq!(main["program_id"], w.current);
         assert!(main.get("next_program_id").is_none(), "{main}");
-        let ru = s.ok("channel/list", &[k, ("lang", "ru")]).await;
+        let ru = s.tv_ok("channel/list", &[k, ("lang", "ru")]).await;
         assert_eq!(channel_item(&ru, w.main)["program_name"], "Текущее шоу");
-        let v2 = s.ok("v2/channel/list", &[k]).await;
+        let v2 = s.tv_ok("v2/channel/list", &[k]).await;
         assert_eq!(
             channel_item(&v2, w.iconic)["icon"],
             "/icons/epg/9/120x91.png"
@@ -795,7 +782,7 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
             )
             .await;
         }
-        s.ok("settings/save", &[k, ("preferred_timeshift_offset", "2")])
+        s.tv_ok("settings/save", &[k, ("preferred_timeshift_offset", "2")])
             .await;
         let stored = exec(
             &s.db.store,
@@ -804,7 +791,7 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
         )
         .await;
         assert_eq!(stored, 2);
-        let list = s.ok("channel/list", &[k]).await;
+        let list = s.tv_ok("channel/list", &[k]).await;
         let main = channel_item(&list, w.main);
         assert_eq!(main["program_id"], w.morning, "two hours behind");
         assert_eq!(main["program_begin_time"], w.now - H);
@@ -812,11 +799,11 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
         assert_eq!(main["timeshift_offset"], 2);
         let main_id = w.main.to_string();
         let r = s
-            .ok("channel/programs", &[k, ("cid", &main_id), ("limit", "1")])
+            .tv_ok("channel/programs", &[k, ("cid", &main_id), ("limit", "1")])
             .await;
         assert_eq!(ids(&r, "programs"), vec![w.morning]);
         let r = s
-            .ok(
+            .tv_ok(
                 "channel/programs",
                 &[
                     k,
@@ -827,9 +814,9 @@ async fn channel_list_shows_now_and_next_in_the_saved_offset() {
             )
             .await;
         assert_eq!(ids(&r, "programs"), vec![w.current], "the parameter wins");
-        s.ok("settings/save", &[k, ("preferred_timeshift_offset", "0")])
+        s.tv_ok("settings/save", &[k, ("preferred_timeshift_offset", "0")])
             .await;
-        let list = s.ok("channel/list", &[k]).await;
+        let list = s.tv_ok("channel/list", &[k]).await;
         assert_eq!(channel_item(&list, w.main)["program_id"], w.current);
         s.stop().await;
     }
@@ -871,21 +858,21 @@ async fn cached_channel_list_moves_on_when_a_programme_ends() {
         let coming = programme(st, epg, now + 3, now + 600, "Coming").await;
         let after = programme(st, epg, now + 600, now + 1200, "After").await;
 
-        let list = s.ok("channel/list", &[k]).await;
+        let list = s.tv_ok("channel/list", &[k]).await;
         // (Unless this machine is so slow that it has already ended.)
         if efir_store::now() < now + 3 {
             let item = channel_item(&list, fast);
             assert_eq!(item["program_id"], ending, "{}", s.label());
             assert_eq!(item["next_program_id"], coming);
             // Served from the cache while it holds.
-            let again = s.ok("channel/list", &[k]).await;
+            let again = s.tv_ok("channel/list", &[k]).await;
             if efir_store::now() < now + 3 {
                 assert_eq!(channel_item(&again, fast)["program_id"], ending);
             }
         }
         let wait = (now + 3 - efir_store::now()).max(0) as u64 + 1;
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        let list = s.ok("channel/list", &[k]).await;
+        let list = s.tv_ok("channel/list", &[k]).await;
         let item = channel_item(&list, fast);
         assert_eq!(item["program_id"], coming, "{}: {item}", s.label());
         assert_eq!(item["program_name"], "Coming");
@@ -903,7 +890,7 @@ async fn catch_up_by_programme() {
 
         let pid = w.morning.to_string();
         let r = s
-            .ok("program/url", &[k, ("pid", &pid), ("redirect", "0")])
+            .tv_ok("program/url", &[k, ("pid", &pid), ("redirect", "0")])
             .await;
         assert_eq!(r["stream_service_id"], w.pvr);
         let start = w.now - 3 * H;
@@ -913,7 +900,7 @@ async fn catch_up_by_programme() {
             "the programme's start and length"
         );
         let r = s
-            .ok(
+            .tv_ok(
                 "program/url",
                 &[k, ("pid", &pid), ("duration", "600"), ("redirect", "0")],
             )
@@ -924,7 +911,7 @@ async fn catch_up_by_programme() {
             .ends_with(&format!("archive-{start}-600.m3u8")));
         let hd = w.main_hd.to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/url",
                 &[k, ("pid", &pid), ("cid", &hd), ("redirect", "0")],
             )
@@ -960,7 +947,7 @@ async fn catch_up_by_programme() {
         let t = (w.now - 600).to_string();
         let main = w.main.to_string();
         let r = s
-            .ok(
+            .tv_ok(
                 "program/url",
                 &[k, ("cid", &main), ("time", &t), ("redirect", "0")],
             )

@@ -269,6 +269,29 @@ pub async fn exec(store: &Store, sql: &str, args: &[Arg<'_>]) -> i64 {
 }
 
 impl Server {
+    /// A device API call that must succeed (`error` 0).
+    pub async fn tv_ok(&self, method: &str, params: &[(&str, &str)]) -> Value {
+        let v = self.tv(method, params).await;
+        assert_eq!(v["error"], 0, "{}: {method} {params:?}: {v}", self.label());
+        v
+    }
+
+    /// Logs `abonement` in on `device_uid`; returns the authkey.
+    pub async fn login_key(&self, abonement: &str, password: &str, device_uid: &str) -> String {
+        let ok = self
+            .tv_ok(
+                "login",
+                &[
+                    ("api_key", API_KEY),
+                    ("abonement", abonement),
+                    ("password", password),
+                    ("device_uid", device_uid),
+                ],
+            )
+            .await;
+        ok["authkey"].as_str().unwrap().to_string()
+    }
+
     /// A device API call (GET) as this operator; returns the JSON.
     pub async fn tv(&self, method: &str, params: &[(&str, &str)]) -> Value {
         self.tv_from(method, params, None, None).await
