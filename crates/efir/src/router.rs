@@ -61,13 +61,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 capacity,
                 capacity_mbps,
                 serves: model::parse_serves(&serves)?,
-                channels: channels
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                channels: list(channels.as_deref()).unwrap_or_default(),
                 health_url: health_url.unwrap_or_default(),
             };
             let id = model::add_edge(store, actor, &edge).await?;
@@ -93,35 +87,23 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             is_default,
             countries,
         } => {
-            let list: Option<Vec<String>> = fallback.map(|f| {
-                f.split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            });
-            let countries: Option<Vec<String>> = countries.map(|c| {
-                c.split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            });
-            if list.is_none() && is_default.is_none() && countries.is_none() {
+            let fallback = list(fallback.as_deref());
+            let countries = list(countries.as_deref());
+            if fallback.is_none() && is_default.is_none() && countries.is_none() {
                 bail!("nothing to change: give --fallback, --default or --countries");
             }
             model::set_region(
                 store,
                 actor,
                 &name,
-                list.as_deref(),
+                fallback.as_deref(),
                 is_default,
                 countries.as_deref(),
             )
             .await?;
             Ok(Report::new(
                 format!("region `{name}` updated"),
-                json!({ "name": name, "fallback": list, "default": is_default, "countries": countries }),
+                json!({ "name": name, "fallback": fallback, "default": is_default, "countries": countries }),
             ))
         }
         ManageCommand::RouterResync => {
@@ -163,4 +145,9 @@ fn one_kind(kind: &str) -> Result<efir_router::select::ContentKind> {
         [k] => Ok(*k),
         _ => bail!("--kind takes one of live, catchup, vod"),
     }
+}
+
+/// A comma-separated option as a list (`None` when not given).
+fn list(s: Option<&str>) -> Option<Vec<String>> {
+    s.map(|s| model::split_list(s).map(str::to_string).collect())
 }

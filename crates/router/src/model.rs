@@ -68,10 +68,15 @@ pub struct NewEdge {
     pub health_url: String,
 }
 
+/// The items of a comma-separated list, trimmed, without empty ones.
+pub fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
 /// Parses `live,catchup,vod`.
 pub fn parse_serves(s: &str) -> Result<Vec<ContentKind>, RouterError> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in split_list(s) {
         let kind = match part.to_ascii_lowercase().as_str() {
             "live" => ContentKind::Live,
             "catchup" | "catch-up" | "dvr" => ContentKind::Catchup,
@@ -670,7 +675,7 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
         let id = small_id(*id)?;
         region_names.insert(id, name.clone());
         let mut list = Vec::new();
-        for f in fb.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        for f in split_list(fb) {
             if let Some(&fid) = by_name.get(f) {
                 list.push(small_id(fid)?);
             }
@@ -711,13 +716,7 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
             enabled: r.enabled,
             draining: r.draining,
             serves: parse_serves(&r.serves).unwrap_or_default(),
-            channels: r
-                .channels
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect(),
+            channels: split_list(&r.channels).map(str::to_string).collect(),
         });
         targets.push(HealthTarget {
             edge: id,
@@ -749,7 +748,7 @@ pub async fn load(store: &Store) -> Result<Loaded, RouterError> {
         .await)?;
     let mut by_country: HashMap<String, RegionId> = HashMap::new();
     for (id, list) in claims {
-        for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        for c in split_list(&list) {
             by_country
                 .entry(c.to_ascii_uppercase())
                 .or_insert(small_id(id)?);

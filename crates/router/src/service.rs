@@ -317,12 +317,15 @@ async fn redirect(
         &service.trusted,
     );
     let query = uri.query();
-    let channel_param = query.and_then(|q| {
-        form_pairs(q)
-            .into_iter()
-            .find(|(k, _)| k == "channel" || k == "cid")
-            .map(|(_, v)| v)
-    });
+    // Catch-up requests may name their channel in the query.
+    let channel_param = match route {
+        Route::Catchup { .. } => query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "channel" || k == "cid")
+                .map(|(_, v)| v.into_owned())
+        }),
+        _ => None,
+    };
     let (kind, key, channel) = match route {
         Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel)),
         Route::Catchup { programme, .. } => {
@@ -432,16 +435,6 @@ async fn redirect(
     };
     active.decision.record(started.elapsed().as_secs_f64());
     response
-}
-
-/// `k=v&…` pairs of a query, as sent.
-fn form_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect()
 }
 
 /// `GET /router/state` (`Authorization: Bearer <router.admin_token>`): the

@@ -378,7 +378,7 @@ async fn unknown_channels_are_404() {
     model::import_subnets(&db.store, actor(), b"192.0.2.0/24,east\n")
         .await
         .unwrap();
-    let mut e1 = edge("e1", "east", &[ContentKind::Live]);
+    let mut e1 = edge("e1", "east", &[ContentKind::Live, ContentKind::Catchup]);
     e1.channels = vec!["news".into()];
     model::add_edge(&db.store, actor(), &e1).await.unwrap();
     let service = RouterService::start(db.store.clone(), options())
@@ -391,6 +391,22 @@ async fn unknown_channels_are_404() {
         (302, "http://e1.cdn.example/btv/live/hls/news.m3u8")
     );
     let (s, _) = get(&base, "/btv/live/hls/sport", Some("192.0.2.1")).await;
+    assert_eq!(s, 404);
+    // Catch-up names its channel in the query (percent-encoded or not).
+    let (s, l) = get(
+        &base,
+        "/btv/catchup/hls/123?channel=n%65ws",
+        Some("192.0.2.1"),
+    )
+    .await;
+    assert_eq!(
+        (s, l.as_str()),
+        (
+            302,
+            "http://e1.cdn.example/btv/catchup/hls/123?channel=n%65ws"
+        )
+    );
+    let (s, _) = get(&base, "/btv/catchup/hls/123?cid=sport", Some("192.0.2.1")).await;
     assert_eq!(s, 404);
     db.cleanup().await;
 }
