@@ -204,8 +204,9 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
         .fetch_one(c)
         .await)?;
     tx.mark_changed("router_edge");
-    tx.audit(
-        None,
+    commit_change(
+        tx,
+        store,
         "create",
         "router_edge",
         Some(id.to_string()),
@@ -214,8 +215,6 @@ pub async fn add_edge(store: &Store, actor: Actor, new: &NewEdge) -> Result<i64,
                 "serves": serves_text(&new.serves), "channels": new.channels }),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(id)
 }
 
@@ -259,16 +258,15 @@ pub async fn set_edge(
         )
         .await?;
     }
-    tx.audit(
-        None,
+    commit_change(
+        tx,
+        store,
         "update",
         "router_edge",
         Some(id.to_string()),
         json!({ "name": name, "enabled": enabled, "draining": draining }),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(())
 }
 
@@ -330,16 +328,13 @@ pub async fn set_region(
         .await?;
     }
     tx.mark_changed("router_region");
-    tx.audit(
-        None,
+    commit_change(tx, store,
         "update",
         "router_region",
         Some(id.to_string()),
         json!({ "name": name, "fallback": fallback, "is_default": is_default, "countries": countries }),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(())
 }
 
@@ -406,22 +401,37 @@ pub async fn import_subnets(
         previous,
         regions_created: created,
     };
-    tx.audit(
-        None,
+    commit_change(
+        tx,
+        store,
         "import",
         "router_subnet",
         None,
         serde_json::to_value(&report).unwrap_or_default(),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(report)
 }
 
 /// Makes every router node reload now; returns the new version.
 pub async fn resync(store: &Store) -> Result<i64, RouterError> {
     bump(store).await
+}
+
+/// Records the change's audit event, commits, and announces the new
+/// version to the router nodes.
+async fn commit_change(
+    mut tx: efir_store::Tx,
+    store: &Store,
+    action: &str,
+    entity: &str,
+    entity_id: Option<String>,
+    data: serde_json::Value,
+) -> Result<(), RouterError> {
+    tx.audit(None, action, entity, entity_id, data).await?;
+    tx.commit().await?;
+    bump(store).await?;
+    Ok(())
 }
 
 /// Bumps the version and, on PostgreSQL, announces it on
@@ -532,16 +542,15 @@ pub async fn set_override(
         ],
     )
     .await?;
-    tx.audit(
-        None,
+    commit_change(
+        tx,
+        store,
         "set",
         "router_override",
         Some(format!("{}:{key}", kind_text(kind))),
         json!({ "edge": edge, "region": region }),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(())
 }
 
@@ -568,16 +577,15 @@ pub async fn remove_override(
             kind_text(kind)
         )));
     }
-    tx.audit(
-        None,
+    commit_change(
+        tx,
+        store,
         "remove",
         "router_override",
         Some(format!("{}:{key}", kind_text(kind))),
         json!({}),
     )
     .await?;
-    tx.commit().await?;
-    bump(store).await?;
     Ok(())
 }
 
