@@ -257,7 +257,7 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
     let (offset, guide) = if v2 {
         (0, None)
     } else {
-        let offset = epg::offset_hours(mw, call, session.account_id).await? * 3600;
+        let offset = epg::offset_hours(call, own.timeshift_hours)? * 3600;
         let mut epg_ids: Vec<i64> = rows.iter().filter_map(|c| c.epg_channel_id).collect();
         epg_ids.sort_unstable();
         epg_ids.dedup();

@@ -69,24 +69,16 @@ fn unknown_programme(pid: i64) -> DeviceError {
 }
 
 /// The viewer's time shift offset, in hours: the `timeshift_offset`
-/// parameter when sent (-24..=24, else a 400), else the account's.
-pub(crate) async fn offset_hours(
-    mw: &Middleware,
-    call: &Call,
-    account_id: i64,
-) -> Result<i64, DeviceError> {
-    if let Some(h) = number(
+/// parameter when sent (-24..=24, else a 400), else the account's own
+/// (`stored`, from its cached [`super::channels::AccountView`]).
+pub(crate) fn offset_hours(call: &Call, stored: i64) -> Result<i64, DeviceError> {
+    let sent = number(
         call,
         "timeshift_offset",
         -MAX_OFFSET_HOURS,
         MAX_OFFSET_HOURS,
-    )? {
-        return Ok(h);
-    }
-    let stored = super::channels::account_view(mw, account_id)
-        .await?
-        .timeshift_hours;
-    Ok(stored.clamp(-MAX_OFFSET_HOURS, MAX_OFFSET_HOURS))
+    )?;
+    Ok(sent.unwrap_or_else(|| stored.clamp(-MAX_OFFSET_HOURS, MAX_OFFSET_HOURS)))
 }
 
 /// The language code of the call's `lang` (one of the operator's
@@ -188,7 +180,10 @@ impl Viewer {
 async fn viewer(mw: &Middleware, call: &Call) -> Result<Viewer, DeviceError> {
     let session = call.session(mw).await?;
     let tariffs = tariff_ids(mw, call, session.account_id).await?;
-    let offset = offset_hours(mw, call, session.account_id).await? * 3600;
+    let stored = super::channels::account_view(mw, session.account_id)
+        .await?
+        .timeshift_hours;
+    let offset = offset_hours(call, stored)? * 3600;
     Ok(Viewer {
         tariffs,
         offset,
