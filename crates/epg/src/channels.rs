@@ -152,19 +152,8 @@ pub async fn import_channels(
                 wanted.push((k.id, icon, stale || opts.reimport_icons));
             }
             None => {
-                let id: i64 = with_tx!(tx, c => sqlx::query_scalar(
-                    "INSERT INTO epg_channel (source_id, ext_id, name, names, icon_src, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
-                    .bind(source.id)
-                    .bind(&ch.id)
-                    .bind(&name)
-                    .bind(&names)
-                    .bind(&icon)
-                    .bind(now)
-                    .fetch_one(c)
-                    .await)
-                .map_err(StoreError::from)?;
-                tx.mark_changed("epg_channel");
+                let id =
+                    model::insert_channel(&mut tx, source.id, &ch.id, &name, &names, &icon).await?;
                 summary.created += 1;
                 wanted.push((id, icon, true));
             }

@@ -905,24 +905,11 @@ async fn create_channels(
     ids: &mut HashMap<String, i64>,
 ) -> Result<u64, EpgError> {
     let mut tx = store.begin(actor).await?;
-    let now = efir_store::now();
     let mut created = 0;
     for ch in declared {
         let (name, names) = channel_names(ch);
         let icon = ch.icons.first().map(|i| i.src.clone()).unwrap_or_default();
-        let id: i64 = with_tx!(tx, c => sqlx::query_scalar(
-            "INSERT INTO epg_channel (source_id, ext_id, name, names, icon_src, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
-            .bind(source.id)
-            .bind(&ch.id)
-            .bind(&name)
-            .bind(&names)
-            .bind(&icon)
-            .bind(now)
-            .fetch_one(c)
-            .await)
-        .map_err(StoreError::from)?;
-        tx.mark_changed("epg_channel");
+        let id = model::insert_channel(&mut tx, source.id, &ch.id, &name, &names, &icon).await?;
         ids.insert(ch.id.clone(), id);
         created += 1;
     }

@@ -269,6 +269,31 @@ pub async fn channel(store: &Store, id: i64) -> Result<EpgChannel, EpgError> {
     row.ok_or_else(|| EpgError::NotFound(format!("no EPG channel with id {id}")))
 }
 
+/// Inserts an EPG channel of `source_id` (inside `tx`); returns its id.
+pub(crate) async fn insert_channel(
+    tx: &mut efir_store::Tx,
+    source_id: i64,
+    ext_id: &str,
+    name: &str,
+    names: &str,
+    icon_src: &str,
+) -> Result<i64, EpgError> {
+    let id: i64 = efir_store::with_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO epg_channel (source_id, ext_id, name, names, icon_src, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
+        .bind(source_id)
+        .bind(ext_id)
+        .bind(name)
+        .bind(names)
+        .bind(icon_src)
+        .bind(efir_store::now())
+        .fetch_one(c)
+        .await)
+    .map_err(StoreError::from)?;
+    tx.mark_changed("epg_channel");
+    Ok(id)
+}
+
 /// Sets the hour offset of an EPG channel's zoneless times.
 pub async fn set_channel_offset(
     store: &Store,
