@@ -78,6 +78,14 @@ fn offset_minutes(hours: f64) -> Result<i64> {
     Ok((hours * 60.0).round() as i64)
 }
 
+/// One `error: …` line per problem under a summary.
+fn append_errors(text: &mut String, errors: &[String]) {
+    for e in errors {
+        text.push_str("\nerror: ");
+        text.push_str(e);
+    }
+}
+
 fn source_ref(id: Option<i64>, name: Option<String>) -> Option<SourceRef> {
     match (id, name) {
         (Some(id), _) => Some(SourceRef::Id(id)),
@@ -191,9 +199,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 "{} channels in the guide: {} created, {} updated, {} duplicates removed; icons: {} fetched, {} failed",
                 s.channels_seen, s.created, s.updated, s.duplicates_removed, s.icons_fetched, s.icons_failed
             ));
-            for e in &s.errors {
-                text.push_str(&format!("\nerror: {e}"));
-            }
+            append_errors(&mut text, &s.errors);
             Ok(Report::new(text, serde_json::to_value(&s)?))
         }
         ManageCommand::EpgImport {
@@ -264,9 +270,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             if create_content {
                 text.push_str(&format!("\n{created} channels created from the guide"));
             }
-            for e in &summary.errors {
-                text.push_str(&format!("\nerror: {e}"));
-            }
+            append_errors(&mut text, &summary.errors);
             let mut report = Report::new(text, value);
             if summary.sources_failed > 0 {
                 report.failed = Some(format!(
@@ -297,9 +301,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 "{} EPG channels with icons: {} complete, {} fetched, {} failed",
                 s.checked, s.complete, s.fetched, s.failed
             );
-            for e in &s.errors {
-                text.push_str(&format!("\nerror: {e}"));
-            }
+            append_errors(&mut text, &s.errors);
             Ok(Report::new(text, serde_json::to_value(&s)?))
         }
         ManageCommand::EpgExport {
