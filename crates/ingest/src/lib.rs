@@ -4,12 +4,18 @@
 //! the media and PDF pipelines; runs as the `dispatcher` and `worker`
 //! roles. It may touch the store and the core.
 //!
-//! This crate is the place for that part; it is filled in by its own issue
-//! (issue 6). Today it contributes no routes, and `efir serve` mounts what
-//! [`routes`] returns so that adding them needs no change elsewhere.
+//! - [`pdf`]: PDF pre-press analysis (`pdf-inspect`) and page previews.
+//! - [`media`]: ffmpeg/ffprobe steps run as supervised subprocesses.
+//! - [`hotfolder`]: watched directories whose stable files become jobs.
+//! - [`output`]: copying, moving and FTP/FTPS uploading of results.
 
 use axum::Router;
 use efir_store::Store;
+
+pub mod hotfolder;
+pub mod media;
+pub mod output;
+pub mod pdf;
 
 /// The HTTP routes of this part, mounted by `efir serve`.
 pub fn routes(_store: Store) -> Router {

@@ -1,0 +1,1 @@
+//! Watched directories ("hot folders") whose stable files become jobs.

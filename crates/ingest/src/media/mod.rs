@@ -1,0 +1,1 @@
+//! Media steps over ffmpeg and ffprobe, run as supervised subprocesses.

@@ -1,0 +1,1 @@
+//! PDF pre-press analysis (`pdf-inspect`) and page previews (`pdf-preview`).
