@@ -206,7 +206,7 @@ pub async fn run(
         )
         .await
         .map_err(|e| anyhow::anyhow!("router: {e}"))?;
-        Some(service.routes())
+        Some(service)
     } else {
         None
     };
@@ -224,7 +224,7 @@ pub async fn run(
             .merge(efir_ingest::routes(store.clone()));
         let mut parts = parts;
         if let (Some(r), true) = (&router, opts.listen == opts.router_listen) {
-            parts = parts.merge(r.clone());
+            parts = parts.merge(r.routes());
         }
         servers.push(("api", opts.listen.clone(), app(ops.clone(), parts)));
     }
@@ -236,11 +236,20 @@ pub async fn run(
         } else {
             opts.listen.clone()
         };
-        servers.push((
-            "router",
-            addr,
-            router_app(ops.clone(), router.clone().unwrap_or_default()),
-        ));
+        if let Some(service) = router.clone() {
+            // The router port: its own lean HTTP/1 server answers stream
+            // requests; everything else goes through the usual endpoints.
+            let listener = bind(&addr, "router").await?;
+            let local = listener.local_addr()?;
+            tracing::info!(role = "router", "listening on http://{local}");
+            let app = router_app(ops.clone(), service.routes());
+            let rx = stop_rx.clone();
+            tasks.spawn(async move {
+                efir_router::http1::serve(listener, service, app, stopped(rx))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("router server: {e}"))
+            });
+        }
     }
     for (name, addr, router) in servers {
         let listener = bind(&addr, name).await?;

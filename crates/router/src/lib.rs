@@ -4,6 +4,7 @@
 //! nearest healthy edge by client subnet, load and health; runs as
 //! `efir router` or the `router` role. It may touch the store and the core.
 //!
+//! * [`http1`]: the router port's lean HTTP/1.1 server.
 //! * [`health`]: polling edges' health URLs, live state and passive load.
 //! * [`model`]: regions, subnets and edges in the store; the snapshot.
 //! * [`service`]: the HTTP side: 302 to the chosen edge, reloads, health.
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod health;
+pub mod http1;
 pub mod model;
 pub mod path;
 pub mod select;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -268,173 +268,249 @@ fn plain(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// A stream request as the HTTP layer hands it to [`RouterService::decide`].
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRequest<'a> {
+    /// The raw (still percent-encoded) path, e.g. `/btv/live/hls/ch1.m3u8`.
+    pub path: &'a str,
+    /// The raw query, without `?`.
+    pub query: Option<&'a str>,
+    /// The socket peer.
+    pub peer: IpAddr,
+    /// `X-Real-IP` as sent: `Some(None)` when present but not text.
+    pub real_ip: Option<Option<&'a str>>,
+    /// `X-Forwarded-For` as sent: `Some(None)` when present but not text.
+    pub forwarded_for: Option<Option<&'a str>>,
+}
+
+/// The router's answer to a [`StreamRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `302 Found` to `location`; `cors` adds `Access-Control-Allow-Origin: *`.
+    Redirect {
+        /// The edge URL with the path, query and signature.
+        location: String,
+        /// Whether the answer carries the CORS header (live requests).
+        cors: bool,
+    },
+    /// A refusal (400, 404, 500, 503) with a one-line plain-text reason.
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The reason, without the trailing newline.
+        body: String,
+    },
+}
+
+impl Answer {
+    fn refused(status: StatusCode, body: String) -> Answer {
+        Answer::Refused { status, body }
+    }
+}
+
+/// The `Cache-Control` of every redirect: players must come back to the
+/// router rather than reuse an old edge.
+pub const REDIRECT_CACHE_CONTROL: &str = "max-age=0, private, must-revalidate";
+
+impl RouterService {
+    /// Routes one request: parses its path, finds the client's address and
+    /// region, chooses an edge and counts the answer. Never panics on input.
+    pub fn decide(&self, req: &StreamRequest<'_>) -> Answer {
+        let started = Instant::now();
+        let active = self.snapshot.load();
+        let answer = self.decide_in(&active, req);
+        active.decision.record(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    fn decide_in(&self, active: &Active, req: &StreamRequest<'_>) -> Answer {
+        let route = match path::parse(req.path) {
+            Ok(r) => r,
+            Err(e) => {
+                active.bad_request.increment(1);
+                return Answer::refused(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        };
+        let peer = req.peer;
+        // From a trusted proxy, an address header that is there must hold an
+        // address: guessing would route the subscriber by the proxy's place.
+        if self.trusted.iter().any(|net| net.contains(peer)) {
+            let named = match (req.real_ip, req.forwarded_for) {
+                (Some(v), _) => Some(("x-real-ip", v)),
+                (None, Some(v)) => Some(("x-forwarded-for", v)),
+                (None, None) => None,
+            };
+            if let Some((name, value)) = named {
+                let first = value
+                    .and_then(|v| v.split(',').next())
+                    .map(str::trim)
+                    .and_then(|v| v.parse::<IpAddr>().ok());
+                if first.is_none() {
+                    active.bad_request.increment(1);
+                    return Answer::refused(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} does not start with an IP address"),
+                    );
+                }
+            }
+        }
+        let ip = efir_core::net::client_ip(
+            peer,
+            req.real_ip.flatten(),
+            req.forwarded_for.flatten(),
+            &self.trusted,
+        );
+        let query = req.query;
+        // Catch-up requests may name their channel in the query.
+        let channel_param = match route {
+            Route::Catchup { .. } => query.and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "channel" || k == "cid")
+                    .map(|(_, v)| v.into_owned())
+            }),
+            _ => None,
+        };
+        let (kind, key, channel) = match route {
+            Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel)),
+            Route::Catchup { programme, .. } => {
+                (ContentKind::Catchup, programme, channel_param.as_deref())
+            }
+            Route::Vod { path, .. } => (ContentKind::Vod, path, None),
+        };
+        let snap = &active.loaded;
+        let mut region = snap.subnets.lookup(ip).or_else(|| snap.geo_region(ip));
+        let board = &self.board;
+        let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
+        let request = select::Request { kind, key, channel };
+        // Pinned content: to its edge when that one can serve, else to its
+        // region (or normal routing).
+        let mut pinned = None;
+        match snap.pin(kind, key) {
+            Some(model::Pin::Edge(id)) => {
+                if let Some(edge) = snap.edges.edge(id) {
+                    let st = state(id);
+                    let usable = edge.enabled
+                        && !edge.draining
+                        && st.healthy
+                        && edge.capacity.is_none_or(|c| st.load < c)
+                        && edge.serves.contains(&kind);
+                    if usable {
+                        pinned = Some(Choice::Edge {
+                            edge,
+                            region: edge.region,
+                            fell_back: false,
+                        });
+                    }
+                }
+            }
+            Some(model::Pin::Region(r)) => region = Some(r),
+            None => {}
+        }
+        let choice = match pinned {
+            Some(c) => c,
+            None => select::choose(&snap.edges, region, &request, &state),
+        };
+        let refused = |status_404: bool| {
+            if let Some((c404, c503)) = active.refused.get(&region) {
+                if status_404 { c404 } else { c503 }.increment(1);
+            }
+        };
+        match choice {
+            Choice::Edge { edge, .. } => {
+                board.record_redirect(edge.id);
+                let mut location = String::with_capacity(edge.base_url.len() + req.path.len() + 64);
+                location.push_str(&edge.base_url);
+                location.push_str(req.path);
+                let mut sep = '?';
+                if let Some(q) = query.filter(|q| !q.is_empty()) {
+                    location.push('?');
+                    location.push_str(q);
+                    sep = '&';
+                }
+                if let Some(link) = &self.secure_link {
+                    let expires = efir_store::now() + i64::try_from(link.ttl).unwrap_or(3600);
+                    let md5 = efir_core::secret::secure_link_md5(
+                        &link.expression,
+                        expires,
+                        req.path,
+                        &ip.to_string(),
+                        &link.secret,
+                    );
+                    location.push_str(&format!("{sep}md5={md5}&expires={expires}"));
+                }
+                if let Some(c) = active.redirects.get(&edge.id) {
+                    c.increment(1);
+                }
+                // A header value must be visible ASCII; the path and query
+                // already are, so only a strange base URL can fail here.
+                if location.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                    Answer::Redirect {
+                        location,
+                        cors: kind == ContentKind::Live,
+                    }
+                } else {
+                    Answer::refused(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("edge `{}` has an unusable base URL", edge.name),
+                    )
+                }
+            }
+            Choice::NoEdge(select::NoEdge::NoneCarries) => {
+                refused(true);
+                Answer::refused(
+                    StatusCode::NOT_FOUND,
+                    format!("no edge server carries `{key}` for this client"),
+                )
+            }
+            Choice::NoEdge(why) => {
+                refused(false);
+                Answer::refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("no edge server can serve this request: {why}"),
+                )
+            }
+        }
+    }
+}
+
+/// `GET|HEAD /btv/…` and `/vod/…` through axum (the router's own HTTP/1
+/// server in [`crate::http1`] answers these without it).
 async fn redirect(
     State(service): State<RouterService>,
     request: axum::extract::Request,
 ) -> Response {
-    let started = Instant::now();
-    let active = service.snapshot.load();
     let (parts, _) = request.into_parts();
-    let (uri, headers): (Uri, HeaderMap) = (parts.uri, parts.headers);
     let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
-    let route = match path::parse(uri.path()) {
-        Ok(r) => r,
-        Err(e) => {
-            active.bad_request.increment(1);
-            return plain(StatusCode::BAD_REQUEST, e.to_string());
-        }
-    };
     let peer = connect.map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(a)| a.ip());
-    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // From a trusted proxy, an address header that is there must hold an
-    // address: guessing would route the subscriber by the proxy's place.
-    if service.trusted.iter().any(|net| net.contains(peer)) {
-        let name = if headers.contains_key("x-real-ip") {
-            Some("x-real-ip")
-        } else if headers.contains_key("x-forwarded-for") {
-            Some("x-forwarded-for")
-        } else {
-            None
-        };
-        if let Some(name) = name {
-            let first = header_str(name)
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .and_then(|v| v.parse::<IpAddr>().ok());
-            if first.is_none() {
-                active.bad_request.increment(1);
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    format!("{name} does not start with an IP address"),
-                );
-            }
-        }
-    }
-    let ip = efir_core::net::client_ip(
+    let text = |name: &str| parts.headers.get(name).map(|v| v.to_str().ok());
+    let req = StreamRequest {
+        path: parts.uri.path(),
+        query: parts.uri.query(),
         peer,
-        header_str("x-real-ip"),
-        header_str("x-forwarded-for"),
-        &service.trusted,
-    );
-    let query = uri.query();
-    // Catch-up requests may name their channel in the query.
-    let channel_param = match route {
-        Route::Catchup { .. } => query.and_then(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "channel" || k == "cid")
-                .map(|(_, v)| v.into_owned())
-        }),
-        _ => None,
+        real_ip: text("x-real-ip"),
+        forwarded_for: text("x-forwarded-for"),
     };
-    let (kind, key, channel) = match route {
-        Route::Live { channel, .. } => (ContentKind::Live, channel, Some(channel)),
-        Route::Catchup { programme, .. } => {
-            (ContentKind::Catchup, programme, channel_param.as_deref())
-        }
-        Route::Vod { path, .. } => (ContentKind::Vod, path, None),
-    };
-    let snap = &active.loaded;
-    let mut region = snap.subnets.lookup(ip).or_else(|| snap.geo_region(ip));
-    let board = &service.board;
-    let state = |id: select::EdgeId| -> EdgeState { board.state(id) };
-    let request = select::Request { kind, key, channel };
-    // Pinned content: to its edge when that one can serve, else to its
-    // region (or normal routing).
-    let mut pinned = None;
-    match snap.pin(kind, key) {
-        Some(model::Pin::Edge(id)) => {
-            if let Some(edge) = snap.edges.edge(id) {
-                let st = state(id);
-                let usable = edge.enabled
-                    && !edge.draining
-                    && st.healthy
-                    && edge.capacity.is_none_or(|c| st.load < c)
-                    && edge.serves.contains(&kind);
-                if usable {
-                    pinned = Some(Choice::Edge {
-                        edge,
-                        region: edge.region,
-                        fell_back: false,
-                    });
-                }
+    match service.decide(&req) {
+        Answer::Redirect { location, cors } => {
+            let mut r = StatusCode::FOUND.into_response();
+            let h = r.headers_mut();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                h.insert(header::LOCATION, value);
             }
-        }
-        Some(model::Pin::Region(r)) => region = Some(r),
-        None => {}
-    }
-    let choice = match pinned {
-        Some(c) => c,
-        None => select::choose(&snap.edges, region, &request, &state),
-    };
-    let refused = |status_404: bool| {
-        if let Some((c404, c503)) = active.refused.get(&region) {
-            if status_404 { c404 } else { c503 }.increment(1);
-        }
-    };
-    let response = match choice {
-        Choice::Edge { edge, .. } => {
-            board.record_redirect(edge.id);
-            let mut location = format!("{}{}", edge.base_url, uri.path());
-            let mut sep = '?';
-            if let Some(q) = query.filter(|q| !q.is_empty()) {
-                location.push('?');
-                location.push_str(q);
-                sep = '&';
-            }
-            if let Some(link) = &service.secure_link {
-                let expires = efir_store::now() + i64::try_from(link.ttl).unwrap_or(3600);
-                let md5 = efir_core::secret::secure_link_md5(
-                    &link.expression,
-                    expires,
-                    uri.path(),
-                    &ip.to_string(),
-                    &link.secret,
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(REDIRECT_CACHE_CONTROL),
+            );
+            if cors {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
                 );
-                location.push_str(&format!("{sep}md5={md5}&expires={expires}"));
             }
-            if let Some(c) = active.redirects.get(&edge.id) {
-                c.increment(1);
-            }
-            match HeaderValue::from_str(&location) {
-                Ok(value) => {
-                    let mut r = StatusCode::FOUND.into_response();
-                    let h = r.headers_mut();
-                    h.insert(header::LOCATION, value);
-                    h.insert(
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static("max-age=0, private, must-revalidate"),
-                    );
-                    if kind == ContentKind::Live {
-                        h.insert(
-                            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                            HeaderValue::from_static("*"),
-                        );
-                    }
-                    r
-                }
-                Err(_) => plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("edge `{}` has an unusable base URL", edge.name),
-                ),
-            }
+            r
         }
-        Choice::NoEdge(select::NoEdge::NoneCarries) => {
-            refused(true);
-            plain(
-                StatusCode::NOT_FOUND,
-                format!("no edge server carries `{key}` for this client"),
-            )
-        }
-        Choice::NoEdge(why) => {
-            refused(false);
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no edge server can serve this request: {why}"),
-            )
-        }
-    };
-    active.decision.record(started.elapsed().as_secs_f64());
-    response
+        Answer::Refused { status, body } => plain(status, body),
+    }
 }
 
 /// `GET /router/state` (`Authorization: Bearer <router.admin_token>`): the

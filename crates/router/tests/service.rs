@@ -16,8 +16,24 @@ fn actor() -> Actor {
     Actor::Command("test".into())
 }
 
-/// Serves `service` on a loopback port; returns its base URL.
+/// Serves `service` on a loopback port with the router's own HTTP/1
+/// server, as `efir router` does; returns its base URL.
 async fn serve(service: &RouterService) -> String {
+    let app = service.routes();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = service.clone();
+    tokio::spawn(async move {
+        efir_router::http1::serve(listener, service, app, std::future::pending())
+            .await
+            .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// Serves the router's axum routes (as merged into the API port when both
+/// share one address); returns the base URL.
+async fn serve_axum(service: &RouterService) -> String {
     let app = service.routes();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -30,6 +46,145 @@ async fn serve(service: &RouterService) -> String {
         .unwrap();
     });
     format!("http://{addr}")
+}
+
+/// Writes `raw` to the server, half-closes, and reads everything back.
+async fn exchange(base: &str, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn the_router_port_speaks_http1_strictly() {
+    let db = TestDb::sqlite().await;
+    setup(&db.store).await;
+    let service = RouterService::start(db.store.clone(), options())
+        .await
+        .unwrap();
+    let fallback = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .merge(service.routes());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(efir_router::http1::serve(
+        listener,
+        service.clone(),
+        fallback,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // Three pipelined requests in one write: answered in order, and the
+    // connection closes after the one that asks for it.
+    let text = exchange(
+        &base,
+        b"GET /btv/live/hls/ch1.m3u8?a=1 HTTP/1.1\r\nHost: x\r\nX-Real-IP: 10.2.3.4\r\n\r\n\
+          HEAD /vod/hls/films/a.mp4 HTTP/1.1\r\nHost: x\r\nX-Real-IP: 10.1.2.3\r\n\r\n\
+          GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let answers: Vec<&str> = text.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), 3, "{text}");
+    assert!(answers[0].starts_with("302 Found\r\n"), "{text}");
+    assert!(answers[0].contains("location: http://n1.cdn.example/btv/live/hls/ch1.m3u8?a=1\r\n"));
+    assert!(answers[0].contains("access-control-allow-origin: *\r\n"));
+    assert!(answers[0].contains("content-length: 0\r\n"));
+    assert!(answers[0].contains("date: "));
+    assert!(answers[1].starts_with("302 Found\r\n"), "{text}");
+    assert!(
+        !answers[1].contains("access-control-allow-origin"),
+        "no CORS on VOD"
+    );
+    assert!(answers[2].starts_with("200 OK\r\n"), "{text}");
+    assert!(answers[2].contains("connection: close\r\n"));
+    assert!(answers[2].ends_with("\r\n\r\nok"), "{text}");
+
+    // HTTP/1.0 closes by default; HEAD of a refusal has no body.
+    let text = exchange(&base, b"HEAD /btv/live/hls/nosuch$ HTTP/1.0\r\n\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "HEAD has no body: {text}");
+    // Other methods on stream paths, garbage, oversized heads, chunked
+    // bodies: a clear status and reason, then the connection closes.
+    let cases: [(&[u8], &str, &str); 5] = [
+        (
+            b"POST /btv/live/hls/ch1 HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab",
+            "405",
+            "only GET and HEAD",
+        ),
+        (
+            b"\x16\x03\x01 garbage\r\n\r\n",
+            "400",
+            "malformed HTTP request",
+        ),
+        (
+            b"GET /btv/live/hls/ch1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "411",
+            "chunked",
+        ),
+        (
+            b"GET /nothing HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "404",
+            "",
+        ),
+        (
+            b"GET /btv/live/hls/ch1 HTTP/1.1\r\nX-Real-IP: 10.2.3.4\r\nConnection: close\r\n\r\n",
+            "302",
+            "location: http://n1.cdn.example/btv/live/hls/ch1",
+        ),
+    ];
+    for (raw, status, says) in cases {
+        let text = exchange(&base, raw).await;
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+    let mut big = b"GET /btv/live/hls/ch1 HTTP/1.1\r\nX-Pad: ".to_vec();
+    big.resize(70 * 1024, b'a');
+    let text = exchange(&base, &big).await;
+    assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+    assert!(text.contains("larger than 64 KiB"), "{text}");
+
+    // A head split across writes is put together.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        tcp.write_all(b"GET /btv/live/hls/ch1 HT").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tcp.write_all(b"TP/1.1\r\nX-Real-IP: 10.2.3.4\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.unwrap();
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 302 Found\r\n"));
+    }
+
+    // Shutdown: the server stops accepting and returns once idle
+    // connections are closed.
+    let idle = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+    drop(idle);
+    assert!(
+        tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
+    db.cleanup().await;
 }
 
 fn http() -> reqwest::Client {
@@ -373,6 +528,7 @@ async fn unhealthy_edges_stop_getting_redirects_and_come_back() {
 }
 
 #[tokio::test]
+/// Through axum too: the same routes also serve on a shared API port.
 async fn unknown_channels_are_404() {
     let db = TestDb::sqlite().await;
     model::import_subnets(&db.store, actor(), b"192.0.2.0/24,east\n")
@@ -384,7 +540,7 @@ async fn unknown_channels_are_404() {
     let service = RouterService::start(db.store.clone(), options())
         .await
         .unwrap();
-    let base = serve(&service).await;
+    let base = serve_axum(&service).await;
     let (s, l) = get(&base, "/btv/live/hls/news.m3u8", Some("192.0.2.1")).await;
     assert_eq!(
         (s, l.as_str()),
