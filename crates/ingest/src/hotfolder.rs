@@ -60,7 +60,7 @@ pub enum HotFolderError {
         reason: String,
     },
     /// The configured path exists but is not a directory, or does not exist.
-    #[error("hot folder {folder:?}: {path} is not a directory")]
+    #[error("hot folder {folder:?}: {path} does not exist or is not a directory")]
     NotADirectory {
         /// The folder's configured name.
         folder: String,
@@ -831,7 +831,8 @@ impl HotFolder {
     ///
     /// The file keeps its original name (with `-2`, `-3`… if taken). For
     /// failures, `<name>.reason.txt` holds the reason and a UTC timestamp.
-    /// Returns the file's new path.
+    /// Returns the file's new path. If the file was moved but its reason file
+    /// could not be written, the error says so (the file stays in `failed/`).
     pub fn finish(&self, claimed: &Claimed, outcome: Outcome) -> Result<PathBuf, HotFolderError> {
         let not_claimed = || HotFolderError::NotClaimed {
             folder: self.cfg.name.clone(),
@@ -865,7 +866,7 @@ impl HotFolder {
         Ok(dst)
     }
 
-    /// Lists files left in `processing/` (after a crash), oldest name first, so
+    /// Lists files left in `processing/` (after a crash), sorted by name, so
     /// the caller can re-enqueue or fail them. Call it before watchers of other
     /// processes start on the same folder: it cannot tell their files apart.
     pub fn recover(&self) -> Result<Vec<Claimed>, HotFolderError> {

@@ -239,7 +239,7 @@ async fn dir_dry_run_checks_but_writes_nothing() {
     // Checks still apply in a dry run.
     let missing = out.path().join("missing.pdf");
     let err = deliver(
-        &[missing.clone()],
+        std::slice::from_ref(&missing),
         &dir_target(&dest, DirMode::Copy, false),
         &DRY,
         &CancellationToken::new(),
@@ -338,6 +338,24 @@ async fn ftp_upload_creates_directories_and_leaves_no_part_files() {
         .await
         .unwrap();
     assert_eq!(names_in(&remote), ["a.pdf", "Заказ 2.pdf"]);
+}
+
+#[tokio::test]
+async fn ftp_active_mode_uploads() {
+    let port = free_port();
+    let server = FtpServer::start(port);
+    let (_src, files) = sources();
+    let target = OutputTarget::Ftp(FtpTarget {
+        passive: false,
+        ..ftp_target(port, "/active")
+    });
+    deliver(&files[..1], &target, &REAL, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        fs::read(server.root().join("active/a.pdf")).unwrap(),
+        BINARY
+    );
 }
 
 #[tokio::test]
