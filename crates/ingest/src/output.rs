@@ -342,7 +342,7 @@ pub struct DeliverOptions {
 }
 
 /// One delivered file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivered {
     /// The local file.
     pub file: PathBuf,
@@ -355,7 +355,7 @@ pub struct Delivered {
 }
 
 /// What [`deliver`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReport {
     /// The files, in the order given.
     pub delivered: Vec<Delivered>,
@@ -638,7 +638,16 @@ async fn step<T>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T, FtpError>>,
 ) -> Result<T, Failure> {
-    match tokio::time::timeout(timeout, fut).await {
+    step_result(timeout, what, tokio::time::timeout(timeout, fut).await)
+}
+
+/// Turns the outcome of a timed FTP operation into a [`Failure`] naming the operation.
+fn step_result<T>(
+    timeout: Duration,
+    what: &str,
+    res: Result<Result<T, FtpError>, tokio::time::error::Elapsed>,
+) -> Result<T, Failure> {
+    match res {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(match classify(e) {
             Failure::Login(m) => Failure::Login(m),
@@ -789,8 +798,17 @@ async fn upload_once(
         ftp.rename(part.as_str(), src.name.as_str()),
     )
     .await?;
-    let remote = step(timeout, "SIZE", ftp.size(src.name.as_str())).await?;
-    if remote as u64 != src.size {
+    let size_reply = tokio::time::timeout(timeout, ftp.size(src.name.as_str())).await;
+    let remote = match size_reply {
+        // Servers without SIZE (RFC 3659): the 226 after the transfer has to do.
+        Ok(Err(FtpError::UnexpectedResponse(r))) if matches!(r.status.code(), 500 | 502 | 504) => {
+            warn!(host = %t.host, file = %src.name, reply = %reply_text(&r),
+                "FTP server does not support SIZE; upload not size-checked");
+            None
+        }
+        other => Some(step_result(timeout, "SIZE", other)?),
+    };
+    if let Some(remote) = remote.filter(|&r| r as u64 != src.size) {
         return Err(Failure::Transient(format!(
             "size check: the server has {remote} bytes, the local file {} bytes",
             src.size

@@ -19,6 +19,21 @@ const PASSWORD: &str = "s3cret-pass";
 /// Bytes that ASCII-mode transfers would mangle.
 const BINARY: &[u8] = b"%PDF-1.4\n\r\n\x00\xff binary \n end\r";
 
+/// pyftpdlib with the `SIZE` command removed; args: port, root, password.
+const NO_SIZE_SERVER: &str = r#"
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+port, root, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+auth = DummyAuthorizer()
+auth.add_user("u", password, root, perm="elradfmwMT")
+class NoSize(FTPHandler):
+    proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k != "SIZE"}
+NoSize.authorizer = auth
+FTPServer(("127.0.0.1", port), NoSize).serve_forever()
+"#;
+
 fn python() -> String {
     std::env::var("EFIR_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
@@ -44,6 +59,17 @@ impl FtpServer {
     }
 
     fn spawn(port: u16) -> FtpServer {
+        Self::spawn_with(port, None)
+    }
+
+    /// A server that answers `500` to `SIZE`, like servers predating RFC 3659.
+    fn start_without_size(port: u16) -> FtpServer {
+        let server = Self::spawn_with(port, Some(NO_SIZE_SERVER));
+        server.wait_ready(port);
+        server
+    }
+
+    fn spawn_with(port: u16, script: Option<&str>) -> FtpServer {
         let py = python();
         let check = Command::new(&py)
             .args(["-c", "import pyftpdlib"])
@@ -58,11 +84,20 @@ impl FtpServer {
         let root = tempfile::tempdir().expect("server root");
         let log = root.path().with_extension("ftpd.log");
         let log_file = fs::File::create(&log).expect("server log");
-        let child = Command::new(&py)
-            .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p"])
-            .arg(port.to_string())
-            .args(["-u", "u", "-P", PASSWORD, "-w", "-d"])
-            .arg(root.path())
+        let mut cmd = Command::new(&py);
+        match script {
+            None => cmd
+                .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p"])
+                .arg(port.to_string())
+                .args(["-u", "u", "-P", PASSWORD, "-w", "-d"])
+                .arg(root.path()),
+            Some(script) => cmd
+                .args(["-c", script])
+                .arg(port.to_string())
+                .arg(root.path())
+                .arg(PASSWORD),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -355,6 +390,26 @@ async fn ftp_active_mode_uploads() {
     assert_eq!(
         fs::read(server.root().join("active/a.pdf")).unwrap(),
         BINARY
+    );
+}
+
+#[tokio::test]
+async fn ftp_server_without_size_still_gets_the_file() {
+    let port = free_port();
+    let server = FtpServer::start_without_size(port);
+    let (_src, files) = sources();
+    let target = OutputTarget::Ftp(ftp_target(port, "/nosize"));
+    let report = deliver(&files, &target, &REAL, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.delivered[0].attempts, 1);
+    assert_eq!(
+        fs::read(server.root().join("nosize/a.pdf")).unwrap(),
+        BINARY
+    );
+    assert_eq!(
+        names_in(&server.root().join("nosize")),
+        ["a.pdf", "Заказ 2.pdf"]
     );
 }
 
