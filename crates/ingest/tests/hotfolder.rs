@@ -66,7 +66,7 @@ async fn start(cfg: HotFolderConfig) -> Running {
     let cancel = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&hf).watch(tx, cancel.clone()));
     // Let the watcher register its inotify watch and do its first scan.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     Running {
         rx,
         cancel,
