@@ -32,7 +32,7 @@ async fn migrate_then_status() {
         let out = env.manage(&["migrate"]);
         assert!(
             stdout(&out).contains(
-                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router); schema version 4"
+                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest); schema version 5"
             ),
             "{}",
             stdout(&out)

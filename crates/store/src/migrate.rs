@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "router",
         sql: include_str!("../migrations/0004_router.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ingest",
+        sql: include_str!("../migrations/0005_ingest.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
