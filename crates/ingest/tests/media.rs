@@ -747,3 +747,93 @@ async fn odd_file_names_are_passed_safely() {
     );
     assert!(Path::new(args.last().unwrap()).is_absolute());
 }
+
+#[test]
+fn module_doc_toml_example_parses() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Steps {
+        archive: TranscodeProfile,
+        hls: TranscodeProfile,
+        preview: PreviewParams,
+        thumbnails: ThumbParams,
+        loudness: LoudnessParams,
+    }
+    let doc = include_str!("../src/media/mod.rs");
+    let toml_text: String = doc
+        .lines()
+        .skip_while(|l| l.trim() != "//! ```toml")
+        .skip(1)
+        .take_while(|l| l.trim() != "//! ```")
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+            )
+        })
+        .collect();
+    let steps: Steps = toml::from_str(&toml_text).unwrap_or_else(|e| panic!("{e}\n{toml_text}"));
+    assert!(matches!(
+        steps.archive,
+        TranscodeProfile::Archive(ArchiveParams {
+            codec: VideoCodec::X265,
+            crf: 24,
+            container: Container::Mkv,
+            ..
+        })
+    ));
+    let TranscodeProfile::Hls(hls) = &steps.hls else {
+        panic!("hls table parsed as {:?}", steps.hls)
+    };
+    assert_eq!(hls.renditions.len(), 2);
+    assert_eq!(hls.renditions[0].maxrate, Some(Bitrate(3_300_000)));
+    assert_eq!(hls.renditions[1].video_bitrate, Bitrate(800_000));
+    steps.archive.validate().unwrap();
+    steps.hls.validate().unwrap();
+    assert_eq!(steps.preview.max_seconds, Some(60.0));
+    assert_eq!(steps.thumbnails, ThumbParams::default());
+    assert_eq!(steps.loudness, LoudnessParams::default());
+}
+
+#[tokio::test]
+async fn hls_without_audio() {
+    let t = tools().await;
+    let dir = TempDir::new().unwrap();
+    let src = dir.path().join("mute.mp4");
+    make_source(&src, None);
+    let info = probe(&t, &src, &CancellationToken::new()).await.unwrap();
+    assert!(!info.has_audio());
+    let profile = TranscodeProfile::Hls(HlsParams {
+        renditions: vec![Rendition {
+            name: "low".to_owned(),
+            height: 180,
+            video_bitrate: Bitrate(200_000),
+            audio_bitrate: Bitrate(64_000),
+            maxrate: None,
+        }],
+        segment_seconds: 2,
+        codec: Default::default(),
+        preset: "ultrafast".to_owned(),
+    });
+    let out_dir = dir.path().join("hls");
+    let outputs = transcode(&t, &profile, &src, &out_dir, &info, RunOptions::default())
+        .await
+        .unwrap();
+    let master = fs::read_to_string(&outputs[0]).unwrap();
+    assert!(
+        master.contains("RESOLUTION=320x180") && master.contains("low/index.m3u8"),
+        "{master}"
+    );
+    let variant = fs::read_to_string(&outputs[1]).unwrap();
+    assert!(playlist_entries(&variant).len() >= 2, "{variant}");
+}
+
+#[tokio::test]
+async fn already_cancelled_run_does_not_start() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let (opts, pid) = opts_with_pid(&cancel);
+    let res = run_tool(Command::new("sleep"), opts).await;
+    assert!(res.is_err_and(|e| e.is_cancelled()));
+    assert_eq!(pid_of(&pid), None);
+}

@@ -14,44 +14,45 @@
 //! Input paths are made absolute before they reach ffmpeg, so a file named
 //! `-x.mp4` or `http:x.mp4` is never read as an option or a protocol.
 //!
-//! Step parameters come from a pipeline step's TOML table, for example:
+//! Step parameters come from a pipeline step's TOML table. Each table below
+//! is what one step receives ([`TranscodeProfile`], [`PreviewParams`],
+//! [`ThumbParams`], [`LoudnessParams`]); unknown keys are rejected, so the
+//! pipeline strips its own keys (step kind, name, ...) first. Bit rates are
+//! strings like `"3000k"` or `"3M"` (see [`Bitrate`]).
 //!
 //! ```toml
-//! [[pipeline.step]]
-//! kind = "transcode"
-//! profile = "archive"      # x264 (default) or x265, mp4 (default) or mkv
-//! codec = "x265"
-//! crf = 24
-//! preset = "slow"
-//! audio_bitrate = "192k"
-//! container = "mkv"
+//! [archive]                # transcode, profile "archive"
+//! profile = "archive"
+//! codec = "x265"           # x264 (default) | x265
+//! crf = 24                 # 0..=51, default 20
+//! preset = "slow"          # x264/x265 preset, default medium
+//! audio_bitrate = "192k"   # default 192k
+//! container = "mkv"        # mp4 (default, +faststart) | mkv
 //!
-//! [[pipeline.step]]
-//! kind = "transcode"
+//! [hls]                    # transcode, profile "hls": one ffmpeg run
 //! profile = "hls"
-//! segment_seconds = 6      # default 6
+//! segment_seconds = 6      # 1..=60, default 6
 //! preset = "veryfast"      # default veryfast
 //! renditions = [
 //!   { name = "720p", height = 720, video_bitrate = "3M", audio_bitrate = "128k", maxrate = "3300k" },
 //!   { name = "360p", height = 360, video_bitrate = "800k", audio_bitrate = "96k" },
 //! ]
 //!
-//! [[pipeline.step]]
-//! kind = "preview"         # PreviewParams: height, video_bitrate, audio_bitrate, max_seconds
-//! height = 360
+//! [preview]                # all keys optional
+//! height = 360             # max height, default 360
+//! video_bitrate = "400k"
+//! audio_bitrate = "64k"
+//! max_seconds = 60.0       # default: whole file
 //!
-//! [[pipeline.step]]
-//! kind = "thumbnails"      # ThumbParams: count, width
+//! [thumbnails]             # all keys optional
 //! count = 3
+//! width = 320
 //!
-//! [[pipeline.step]]
-//! kind = "loudness"        # LoudnessParams: target_lufs, tolerance_lu, max_true_peak_dbtp
+//! [loudness]               # all keys optional
 //! target_lufs = -23.0
+//! tolerance_lu = 1.0
+//! max_true_peak_dbtp = -1.0
 //! ```
-//!
-//! The `kind` key belongs to the pipeline (the caller strips it before
-//! deserializing [`TranscodeProfile`] and the other parameter types, which
-//! reject unknown keys).
 
 use std::ffi::OsString;
 use std::io;

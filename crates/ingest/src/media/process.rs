@@ -378,8 +378,16 @@ enum Ending {
 /// [`StdoutMode::Progress`], every `progress=continue|end` block is passed to
 /// `opts.on_progress` (percent clamped to 99.9), followed by a final report
 /// with percent 100 after a successful exit.
+///
+/// A run that was cancelled before it started returns
+/// [`ToolError::Cancelled`] without spawning. Output pipes are read to their
+/// end before the exit status is taken, so a tool that leaves a background
+/// child holding them open is bounded only by `opts.timeout`.
 pub async fn run_tool(mut cmd: Command, mut opts: RunOptions) -> Result<ToolOutput, ToolError> {
     let tool = tool_name(&cmd);
+    if opts.cancel.is_cancelled() {
+        return Err(ToolError::Cancelled { tool });
+    }
     cmd.process_group(0)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
