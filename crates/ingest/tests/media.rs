@@ -837,3 +837,31 @@ async fn already_cancelled_run_does_not_start() {
     assert!(res.is_err_and(|e| e.is_cancelled()));
     assert_eq!(pid_of(&pid), None);
 }
+
+#[tokio::test]
+async fn dropped_transcode_leaves_nothing_behind() {
+    let t = tools().await;
+    let dir = TempDir::new().unwrap();
+    let src = source(&dir);
+    let info = probe(&t, &src, &CancellationToken::new()).await.unwrap();
+    let out_dir = dir.path().join("out");
+    let (opts, pid) = opts_with_pid(&CancellationToken::new());
+    let job = {
+        let (t, src, out_dir) = (t.clone(), src.clone(), out_dir.clone());
+        tokio::spawn(
+            async move { transcode(&t, &heavy_profile(), &src, &out_dir, &info, opts).await },
+        )
+    };
+    assert!(wait_for(|| pid_of(&pid).is_some(), Duration::from_secs(10)).await);
+    assert!(wait_for(|| partials(&out_dir).len() == 1, Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    job.abort();
+    assert!(job.await.is_err_and(|e| e.is_cancelled()));
+    let pid = pid_of(&pid).unwrap();
+    assert!(
+        wait_for(|| dead(pid), Duration::from_secs(5)).await,
+        "ffmpeg {pid} survived"
+    );
+    assert!(wait_for(|| partials(&out_dir).is_empty(), Duration::from_secs(5)).await);
+    assert!(!out_dir.exists());
+}

@@ -379,7 +379,9 @@ enum Ending {
 /// `opts.on_progress` (percent clamped to 99.9), followed by a final report
 /// with percent 100 after a successful exit.
 ///
-/// A run that was cancelled before it started returns
+/// After a successful exit nothing is killed: background children a tool
+/// leaves behind keep running. A run that was cancelled before it started
+/// returns
 /// [`ToolError::Cancelled`] without spawning. Output pipes are read to their
 /// end before the exit status is taken, so a tool that leaves a background
 /// child holding them open is bounded only by `opts.timeout`.
