@@ -8,6 +8,7 @@
 //! - [`media`]: ffmpeg/ffprobe steps run as supervised subprocesses.
 //! - [`hotfolder`]: watched directories whose stable files become jobs.
 //! - [`output`]: copying, moving and FTP/FTPS uploading of results.
+//! - [`queue`]: the job queue in the store, with fenced leases.
 
 use axum::Router;
 use efir_store::Store;
@@ -16,6 +17,7 @@ pub mod hotfolder;
 pub mod media;
 pub mod output;
 pub mod pdf;
+pub mod queue;
 
 /// The HTTP routes of this part, mounted by `efir serve`.
 pub fn routes(_store: Store) -> Router {

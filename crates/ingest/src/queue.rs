@@ -141,10 +141,14 @@ impl NewJob {
             )));
         }
         if !(self.payload.is_object() || self.payload.is_null()) {
-            return Err(QueueError::Invalid("the payload must be a JSON object".into()));
+            return Err(QueueError::Invalid(
+                "the payload must be a JSON object".into(),
+            ));
         }
         if self.unique_key.as_ref().is_some_and(|k| k.len() > 512) {
-            return Err(QueueError::Invalid("unique_key is longer than 512 bytes".into()));
+            return Err(QueueError::Invalid(
+                "unique_key is longer than 512 bytes".into(),
+            ));
         }
         Ok(())
     }
@@ -431,8 +435,7 @@ impl Queue {
         let id = match inserted {
             Ok(id) => id,
             Err(e) => {
-                let e = StoreError::from(e);
-                if job.unique_key.is_some() && e.is_unique_violation() {
+                if job.unique_key.is_some() && is_unique_violation(&e) {
                     drop(tx);
                     // Lost a race with another submitter of the same key.
                     let key = job.unique_key.as_deref().unwrap_or_default();
@@ -441,7 +444,7 @@ impl Queue {
                         .bind(key).fetch_one(p).await)?;
                     return Ok((id, false));
                 }
-                return Err(e.into());
+                return Err(StoreError::from(e).into());
             }
         };
         tx.mark_changed("ingest_job");
@@ -506,7 +509,7 @@ impl Queue {
                         .bind(j.dry_run)
                         .bind(j.import_only);
                 }
-                q.bind(now).execute(c).await
+                q.bind(now).execute(c).await.map(|r| r.rows_affected())
             })?;
         }
         tx.mark_changed("ingest_job");
@@ -526,7 +529,9 @@ impl Queue {
     /// One job.
     pub async fn get(&self, id: i64) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM ingest_job WHERE id = $1");
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql).bind(id).fetch_optional(p).await)?)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql).bind(id).fetch_optional(p).await)?,
+        )
     }
 
     /// Jobs, newest first.
@@ -544,9 +549,11 @@ impl Queue {
             "SELECT {JOB_COLUMNS} FROM ingest_job WHERE ($1 IS NULL OR state = $1) \
              AND ($2 IS NULL OR pipeline = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
         );
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql)
             .bind(&filter.state).bind(&filter.pipeline).bind(filter.before).bind(limit)
-            .fetch_all(p).await)?)
+            .fetch_all(p).await)?,
+        )
     }
 
     /// Jobs changed at or after `since_ms` (for live feeds), oldest change
@@ -555,8 +562,10 @@ impl Queue {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM ingest_job WHERE updated_ms >= $1 ORDER BY updated_ms, id LIMIT $2"
         );
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql)
-            .bind(since_ms).bind(limit).fetch_all(p).await)?)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Job>(&sql)
+            .bind(since_ms).bind(limit).fetch_all(p).await)?,
+        )
     }
 
     /// Counts of jobs by state.
@@ -591,8 +600,7 @@ impl Queue {
             }
         };
         let mut tx = self.store.begin(actor).await?;
-        let n = efir_store::with_tx!(tx, c => sqlx::query(sql).bind(id).bind(now).execute(c).await)?
-            .rows_affected();
+        let n = efir_store::with_tx!(tx, c => sqlx::query(sql).bind(id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         if n == 0 {
             return Err(QueueError::State {
                 id,
@@ -632,19 +640,18 @@ impl Queue {
              max_attempts = attempt + $3, error = NULL, result = NULL, finished_ms = NULL, \
              cancel_requested = FALSE, progress = 0, activity = '' \
              WHERE id = $1 AND state IN ('failed', 'dead', 'cancelled')")
-            .bind(id).bind(now).bind(budget).execute(c).await);
+            .bind(id).bind(now).bind(budget).execute(c).await.map(|r| r.rows_affected()));
         let n = match n {
-            Ok(r) => r.rows_affected(),
+            Ok(n) => n,
             Err(e) => {
-                let e = StoreError::from(e);
-                if e.is_unique_violation() {
+                if is_unique_violation(&e) {
                     return Err(QueueError::State {
                         id,
                         state: job.state,
                         why: "another job with its unique key is pending or running",
                     });
                 }
-                return Err(e.into());
+                return Err(StoreError::from(e).into());
             }
         };
         if n == 0 {
@@ -691,21 +698,26 @@ impl Queue {
         with_db!(self.store.pool(), p => sqlx::query(
             "UPDATE ingest_worker SET state = 'stopped', last_seen_ms = $2, running = 0 \
              WHERE id = $1 AND state = 'active'")
-            .bind(worker).bind(now).execute(p).await)?;
-        self.reap_worker_jobs(&[worker], "its worker stopped").await?;
+            .bind(worker).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.reap_worker_jobs(&[worker], "its worker stopped")
+            .await?;
         Ok(())
     }
 
     /// Records a heartbeat and renews the worker's leases.
-    pub async fn heartbeat(&self, worker: i64, lease_ms: i64, hb: &Heartbeat) -> Result<HeartbeatReply> {
+    pub async fn heartbeat(
+        &self,
+        worker: i64,
+        lease_ms: i64,
+        hb: &Heartbeat,
+    ) -> Result<HeartbeatReply> {
         let now = now_ms();
         let alive = with_db!(self.store.pool(), p => sqlx::query(
             "UPDATE ingest_worker SET last_seen_ms = $2, runnable = $3, mounts_ok = $4, \
              mount_error = $5, running = $6 WHERE id = $1 AND state = 'active'")
             .bind(worker).bind(now).bind(hb.runnable.join(",")).bind(hb.mounts_ok)
             .bind(&hb.mount_error).bind(hb.leases.len() as i64)
-            .execute(p).await)?
-            .rows_affected()
+            .execute(p).await.map(|r| r.rows_affected()))?
             == 1;
         let mut reply = HeartbeatReply {
             alive,
@@ -758,7 +770,7 @@ impl Queue {
                      WHERE state = 'pending' AND run_at_ms <= $3 \
                      AND pipeline IN (SELECT jsonb_array_elements_text($4::jsonb)) \
                      ORDER BY priority, run_at_ms, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-                     AND worker_id IS DISTINCT FROM -1 RETURNING {JOB_COLUMNS}"
+                     RETURNING {JOB_COLUMNS}"
                 );
                 let mut tx = p.begin().await?;
                 let jobs: Vec<Job> = sqlx::query_as(&sql)
@@ -843,8 +855,7 @@ impl Queue {
              WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'running'")
             .bind(lease.job).bind(lease.attempt).bind(lease.worker)
             .bind(now_ms()).bind(level).bind(&message)
-            .execute(p).await)?
-            .rows_affected();
+            .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }
 
@@ -863,14 +874,16 @@ impl Queue {
             .bind(job).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
-            .map(|(name, state, started_ms, finished_ms, output, error)| StepRecord {
-                name,
-                state,
-                started_ms,
-                finished_ms,
-                output: serde_json::from_str(&output).unwrap_or(serde_json::Value::Null),
-                error,
-            })
+            .map(
+                |(name, state, started_ms, finished_ms, output, error)| StepRecord {
+                    name,
+                    state,
+                    started_ms,
+                    finished_ms,
+                    output: serde_json::from_str(&output).unwrap_or(serde_json::Value::Null),
+                    error,
+                },
+            )
             .collect())
     }
 
@@ -905,9 +918,20 @@ impl Queue {
                 steps,
                 "succeeded",
             ),
-            Outcome::Failed { error, retry, steps } => {
+            Outcome::Failed {
+                error,
+                retry,
+                steps,
+            } => {
                 if *retry && attempt < max_attempts {
-                    ("pending", None, Some(error.clone()), Some(now + backoff_ms(attempt)), steps, "failed")
+                    (
+                        "pending",
+                        None,
+                        Some(error.clone()),
+                        Some(now + backoff_ms(attempt)),
+                        steps,
+                        "failed",
+                    )
                 } else if *retry {
                     ("dead", None, Some(error.clone()), None, steps, "failed")
                 } else {
@@ -1035,7 +1059,10 @@ impl Queue {
              WHERE state = 'active' AND last_seen_ms < $2 RETURNING id")
             .bind(now).bind(now - worker_timeout_ms).fetch_all(p).await)?;
         for w in &lost {
-            tracing::warn!(worker = w, "ingest worker lost (no heartbeat); requeueing its jobs");
+            tracing::warn!(
+                worker = w,
+                "ingest worker lost (no heartbeat); requeueing its jobs"
+            );
         }
         // Running jobs whose lease lapsed or whose worker is not active.
         let stale: Vec<i64> = with_db!(self.store.pool(), p => sqlx::query_scalar(
@@ -1122,8 +1149,7 @@ impl Queue {
         let n = with_db!(self.store.pool(), p => sqlx::query(
             "DELETE FROM ingest_worker WHERE state <> 'active' AND last_seen_ms < $1 \
              AND NOT EXISTS (SELECT 1 FROM ingest_job j WHERE j.worker_id = ingest_worker.id)")
-            .bind(cutoff).execute(p).await)?
-            .rows_affected();
+            .bind(cutoff).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n)
     }
 
@@ -1135,6 +1161,10 @@ impl Queue {
                 .await;
         }
     }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 fn payload_text(v: &serde_json::Value) -> String {
