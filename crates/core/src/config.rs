@@ -55,6 +55,57 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Scheduled management commands (`[[schedule]]`).
     pub schedule: Vec<ScheduleEntry>,
+    /// The ingest farm: queue timing, mounts, hot folders, pipelines.
+    pub ingest: IngestConfig,
+}
+
+/// `[ingest]`: the ingest farm. Hot folders (`[[ingest.hot_folder]]`) and
+/// pipelines (`[[ingest.pipeline]]`) are kept as TOML here and read (and
+/// checked) by the ingest part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Seconds between a worker's heartbeats.
+    pub heartbeat_secs: f64,
+    /// Seconds without a heartbeat after which a worker is lost and its
+    /// jobs move to other workers.
+    pub lease_secs: f64,
+    /// Seconds between a worker's looks for work when no wake-up comes.
+    pub poll_secs: f64,
+    /// Scratch space of workers (default `<data_dir>/ingest/work`).
+    pub work_dir: Option<PathBuf>,
+    /// Where finished outputs go (default `<data_dir>/ingest/output`).
+    pub output_dir: Option<PathBuf>,
+    /// Bearer token of the operator API (`/api/ingest/…`); unset: off.
+    pub api_token: Option<String>,
+    /// Jobs a worker runs at once when `efir worker --slots` is not given
+    /// (0: one per CPU).
+    pub worker_slots: u32,
+    /// Directories a worker checks before it takes work, by name
+    /// (`source`, `output`, `preview`, `cache`); while one is missing or
+    /// not writable the worker refuses all work.
+    pub mounts: std::collections::BTreeMap<String, PathBuf>,
+    /// Watched folders (`[[ingest.hot_folder]]`).
+    pub hot_folder: Vec<toml::Value>,
+    /// Pipelines (`[[ingest.pipeline]]`).
+    pub pipeline: Vec<toml::Value>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            heartbeat_secs: 2.0,
+            lease_secs: 10.0,
+            poll_secs: 1.0,
+            work_dir: None,
+            output_dir: None,
+            api_token: None,
+            worker_slots: 0,
+            mounts: std::collections::BTreeMap::new(),
+            hot_folder: Vec::new(),
+            pipeline: Vec::new(),
+        }
+    }
 }
 
 /// `[server]`: the HTTP server of `efir serve`.
@@ -270,6 +321,7 @@ impl Default for Config {
             sentry: SentryConfig::default(),
             scheduler: SchedulerConfig::default(),
             schedule: Vec::new(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -366,6 +418,9 @@ const OPTIONAL_KEYS: &[&str] = &[
     "sentry.environment",
     "router.admin_token",
     "router.secure_link_secret",
+    "ingest.work_dir",
+    "ingest.output_dir",
+    "ingest.api_token",
 ];
 
 /// Short environment aliases: (variable, key).
@@ -651,6 +706,28 @@ impl Config {
             err(
                 "router.secure_link_secret",
                 "must not be empty when set".into(),
+            );
+        }
+        if matches!(&self.ingest.api_token, Some(t) if t.len() < 16) {
+            err(
+                "ingest.api_token",
+                "must be at least 16 characters when set".into(),
+            );
+        }
+        let ingest = &self.ingest;
+        for (key, v, lo, hi) in [
+            ("ingest.heartbeat_secs", ingest.heartbeat_secs, 0.05, 3600.0),
+            ("ingest.lease_secs", ingest.lease_secs, 0.1, 86_400.0),
+            ("ingest.poll_secs", ingest.poll_secs, 0.01, 3600.0),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                err(key, format!("must be between {lo} and {hi}"));
+            }
+        }
+        if ingest.lease_secs < 2.0 * ingest.heartbeat_secs {
+            err(
+                "ingest.lease_secs",
+                "must be at least twice ingest.heartbeat_secs".into(),
             );
         }
         if !(1..=31_536_000).contains(&self.router.secure_link_ttl) {

@@ -87,6 +87,12 @@ pub struct RouterArgs {
 /// `efir worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
+    /// Jobs run at once [default: ingest.worker_slots, or one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub slots: Option<u32>,
+    /// Name shown to operators [default: <host>-<pid>]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Do not run pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
@@ -485,6 +491,60 @@ pub enum ManageCommand {
     /// Make every router node reload its configuration now.
     #[command(alias = "router_resync")]
     RouterResync,
+    /// Queue an ingest job: run a pipeline on a file.
+    #[command(alias = "job_submit")]
+    JobSubmit {
+        /// The pipeline (`[[ingest.pipeline]]` name, or `noop`).
+        #[arg(long)]
+        pipeline: String,
+        /// The input file (made absolute).
+        #[arg(long)]
+        input: PathBuf,
+        /// Lower runs first.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+        /// Process fully but deliver nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Record only: no delivery, no notification.
+        #[arg(long)]
+        import: bool,
+        /// Submit this many copies (no-op throughput checks).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        count: u32,
+    },
+    /// List ingest jobs, newest first.
+    #[command(alias = "job_list")]
+    JobList {
+        /// Only this state (pending, running, succeeded, failed, cancelled, dead).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Cancel an ingest job (a running one stops at its next heartbeat).
+    #[command(alias = "job_cancel")]
+    JobCancel {
+        /// The job id.
+        id: i64,
+    },
+    /// Run a failed, dead or cancelled ingest job again.
+    #[command(alias = "job_retry")]
+    JobRetry {
+        /// The job id.
+        id: i64,
+    },
+    /// List ingest workers (with --all also lost and stopped ones).
+    #[command(alias = "worker_list")]
+    WorkerList {
+        /// Include lost and stopped workers.
+        #[arg(long)]
+        all: bool,
+    },
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -653,6 +713,11 @@ impl ManageCommand {
             ManageCommand::RouterResync => "router-resync",
             ManageCommand::RouterOverrideSet { .. } => "router-override-set",
             ManageCommand::RouterOverrideRemove { .. } => "router-override-remove",
+            ManageCommand::JobSubmit { .. } => "job-submit",
+            ManageCommand::JobList { .. } => "job-list",
+            ManageCommand::JobCancel { .. } => "job-cancel",
+            ManageCommand::JobRetry { .. } => "job-retry",
+            ManageCommand::WorkerList { .. } => "worker-list",
         }
     }
 

@@ -7,6 +7,7 @@
 mod cli;
 mod context;
 mod epg;
+mod ingest;
 mod manage;
 mod router;
 mod runner;
@@ -174,10 +175,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             serve(loaded, roles, listen.clone(), listen, migrate, "router").await
         }
         Command::Worker(args) => {
-            let loaded = load_config(&cli, None)?;
+            let mut loaded = load_config(&cli, None)?;
             let migrate = loaded.config.database.auto_migrate && !args.no_migrate;
             let roles: RoleSet = Role::Worker.name().parse().map_err(Failure::Config)?;
             let listen = loaded.config.server.listen.clone();
+            if let Some(slots) = args.slots {
+                loaded.config.ingest.worker_slots = slots;
+            }
+            WORKER_NAME.get_or_init(|| args.name.clone());
             serve(loaded, roles, listen.clone(), listen, migrate, "worker").await
         }
         Command::Manage(args) => {
@@ -231,6 +236,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 fn actor(cmd: &ManageCommand) -> Actor {
     Actor::Command(cmd.name().to_string())
 }
+
+/// `efir worker --name`, read by the worker role.
+pub static WORKER_NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 async fn serve(
     loaded: Loaded,
@@ -332,10 +340,20 @@ fn config_command(cli: &Cli, cmd: &ConfigCommand) -> Result<(), Failure> {
             for secret in [
                 &mut config.router.admin_token,
                 &mut config.router.secure_link_secret,
+                &mut config.ingest.api_token,
             ] {
                 if secret.is_some() {
                     *secret = Some("***".into());
                 }
+            }
+            // FTP passwords and the like inside pipeline steps.
+            for v in config
+                .ingest
+                .pipeline
+                .iter_mut()
+                .chain(config.ingest.hot_folder.iter_mut())
+            {
+                redact_passwords(v);
             }
             let text = toml::to_string_pretty(&config)
                 .map_err(|e| Failure::Command(anyhow!("cannot print configuration: {e}")))?;
@@ -346,5 +364,22 @@ fn config_command(cli: &Cli, cmd: &ConfigCommand) -> Result<(), Failure> {
             print!("{}", efir_core::Config::default_toml());
             Ok(())
         }
+    }
+}
+
+/// Replaces the value of every `password` key inside `v` with `***`.
+fn redact_passwords(v: &mut toml::Value) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t.iter_mut() {
+                if k == "password" || k.ends_with("_password") {
+                    *v = toml::Value::String("***".into());
+                } else {
+                    redact_passwords(v);
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(redact_passwords),
+        _ => {}
     }
 }

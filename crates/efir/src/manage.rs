@@ -149,6 +149,11 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
         | ManageCommand::RouterResync
         | ManageCommand::RouterOverrideSet { .. }
         | ManageCommand::RouterOverrideRemove { .. }) => crate::router::run(ctx, cmd, actor).await,
+        cmd @ (ManageCommand::JobSubmit { .. }
+        | ManageCommand::JobList { .. }
+        | ManageCommand::JobCancel { .. }
+        | ManageCommand::JobRetry { .. }
+        | ManageCommand::WorkerList { .. }) => crate::ingest::run(ctx, cmd, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

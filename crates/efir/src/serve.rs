@@ -266,9 +266,48 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("{name} server: {e}"))
         });
     }
-    for role in [Role::Dispatcher, Role::Worker] {
-        if opts.roles.contains(role) {
-            tracing::info!(role = %role, "role has no work to run in this version (the ingest farm is not built yet)");
+    if opts.roles.contains(Role::Dispatcher) || opts.roles.contains(Role::Worker) {
+        let farm = std::sync::Arc::new(
+            efir_ingest::farm::Farm::from_config(&config).map_err(|e| anyhow::anyhow!(e))?,
+        );
+        let queue = efir_ingest::queue::Queue::new(store.clone());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        {
+            let cancel = cancel.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move {
+                stopped(rx).await;
+                cancel.cancel();
+            });
+        }
+        if opts.roles.contains(Role::Dispatcher) {
+            tracing::info!(
+                hot_folders = farm.hot_folders.len(),
+                pipelines = farm.pipelines.len(),
+                "ingest dispatcher starting"
+            );
+            let (q, f, c) = (queue.clone(), farm.clone(), cancel.clone());
+            tasks.spawn(async move {
+                efir_ingest::dispatcher::run(q, f, c).await;
+                Ok(())
+            });
+        }
+        if opts.roles.contains(Role::Worker) {
+            let slots = match farm.worker_slots {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n as usize,
+            };
+            let name = crate::WORKER_NAME
+                .get()
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| format!("{}-{}", node_name(), std::process::id()));
+            let opts = efir_ingest::worker::WorkerOptions { name, slots };
+            let (q, f, c) = (queue.clone(), farm.clone(), cancel.clone());
+            tasks.spawn(async move {
+                efir_ingest::worker::run(q, f, opts, c).await;
+                Ok(())
+            });
         }
     }
     if opts.roles.contains(Role::Scheduler) {

@@ -9,15 +9,22 @@
 //! - [`hotfolder`]: watched directories whose stable files become jobs.
 //! - [`output`]: copying, moving and FTP/FTPS uploading of results.
 //! - [`queue`]: the job queue in the store, with fenced leases.
+//! - [`pipeline`]: pipelines from the config and how one attempt runs them.
+//! - [`farm`]: the checked `[ingest]` settings.
+//! - [`worker`]: a worker node; [`dispatcher`]: reaping, hot folders, gauges.
 
 use axum::Router;
 use efir_store::Store;
 
+pub mod dispatcher;
+pub mod farm;
 pub mod hotfolder;
 pub mod media;
 pub mod output;
 pub mod pdf;
+pub mod pipeline;
 pub mod queue;
+pub mod worker;
 
 /// The HTTP routes of this part, mounted by `efir serve`.
 pub fn routes(_store: Store) -> Router {

@@ -901,6 +901,20 @@ impl Queue {
     /// Registers how an attempt ended, only under its current lease;
     /// `false` when the lease is gone (the result is discarded).
     pub async fn finish(&self, lease: &LeaseKey, outcome: &Outcome) -> Result<bool> {
+        self.finish_with(lease, outcome, || Ok(())).await
+    }
+
+    /// [`Queue::finish`], running `before_commit` (moving the attempt's
+    /// outputs into place) while the job's row is held, so that it runs
+    /// only for the current lease and no other attempt can register in
+    /// between. When it fails, nothing is registered and its error is
+    /// returned as [`QueueError::Invalid`].
+    pub async fn finish_with(
+        &self,
+        lease: &LeaseKey,
+        outcome: &Outcome,
+        before_commit: impl FnOnce() -> std::result::Result<(), String>,
+    ) -> Result<bool> {
         let now = now_ms();
         let job: Option<(i64, i64)> = with_db!(self.store.pool(), p => sqlx::query_as(
             "SELECT attempt, max_attempts FROM ingest_job \
@@ -977,6 +991,10 @@ impl Queue {
                         .bind(&s.state).bind(s.started_ms).bind(s.finished_ms)
                         .bind(s.output.to_string()).bind(&s.error)
                         .execute(&mut *tx).await?;
+                }
+                if let Err(e) = before_commit() {
+                    tx.rollback().await?;
+                    return Err(QueueError::Invalid(e));
                 }
                 tx.commit().await?;
                 true

@@ -20,6 +20,7 @@ mod marks;
 mod name;
 mod preview;
 mod route;
+pub mod sample;
 
 pub use inspect::{inspect, inspect_bytes};
 pub use name::{parse_name, NameInfo};
