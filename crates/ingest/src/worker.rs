@@ -456,7 +456,16 @@ async fn run_job(shared: &Arc<Shared>, claim: Claim, (cancel, live, fenced, oper
         .output_dir
         .join(".staging")
         .join(format!("job-{}-a{}", job.id, lease.attempt));
-    let _ = tokio::fs::remove_dir_all(&staging).await;
+    // This attempt's folder starts empty, and what earlier attempts of the
+    // job left (a worker killed outright cannot clean up) goes.
+    for earlier in 1..=lease.attempt {
+        let dir = shared
+            .farm
+            .output_dir
+            .join(".staging")
+            .join(format!("job-{}-a{earlier}", job.id));
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+    }
     let attempt = Attempt {
         job: job.id,
         attempt: lease.attempt,

@@ -398,6 +398,16 @@ pub async fn run_tool(mut cmd: Command, mut opts: RunOptions) -> Result<ToolOutp
             _ => Stdio::piped(),
         })
         .kill_on_drop(true);
+    // If the worker itself dies (kill -9, OOM), the kernel kills the tool
+    // too, rather than leaving an orphan writing outputs nobody will take.
+    // Safety: prctl is async-signal-safe and touches no memory of ours.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
 
     let mut child = cmd.spawn().map_err(|source| ToolError::Spawn {
         tool: tool.clone(),
