@@ -185,8 +185,13 @@ pub async fn run(queue: Queue, farm: Arc<Farm>, opts: WorkerOptions, shutdown: C
                 Ok(claims) => {
                     backoff = Duration::from_millis(500);
                     claimed_any = !claims.is_empty();
-                    for c in claims {
+                    let (instant, real): (Vec<Claim>, Vec<Claim>) =
+                        claims.into_iter().partition(|c| is_instant(&shared.farm, c));
+                    for c in real {
                         start_job(&shared, c);
+                    }
+                    if !instant.is_empty() {
+                        finish_instant(&shared, instant).await;
                     }
                 }
                 Err(e) => {
@@ -357,6 +362,41 @@ async fn heartbeat_loop(shared: Arc<Shared>, opts: WorkerOptions) {
                     failing_since = Some(Instant::now());
                     tracing::warn!(error = %e, "ingest worker cannot reach the database; jobs keep running");
                 }
+            }
+        }
+    }
+}
+
+/// A job with nothing to run (the no-op pipeline, no hot-folder file).
+fn is_instant(farm: &Farm, c: &Claim) -> bool {
+    farm.pipeline(&c.job.pipeline)
+        .is_some_and(|p| p.steps.is_empty())
+        && !c.job.payload.contains("\"hot_folder\"")
+}
+
+/// Registers a batch of instant jobs in one statement.
+async fn finish_instant(shared: &Arc<Shared>, claims: Vec<Claim>) {
+    let leases: Vec<LeaseKey> = claims.iter().map(|c| c.lease).collect();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match shared.queue.finish_many_ok(&leases).await {
+            Ok(n) => {
+                for c in &claims {
+                    metrics::counter!(STARTED, "pipeline" => c.job.pipeline.clone()).increment(1);
+                }
+                if let Some(c) = claims.first() {
+                    metrics::counter!(FINISHED, "pipeline" => c.job.pipeline.clone(), "outcome" => "succeeded")
+                        .increment(n as u64);
+                }
+                return;
+            }
+            Err(e) => {
+                if shared.shutdown.is_cancelled() {
+                    return;
+                }
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot register no-op results yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
