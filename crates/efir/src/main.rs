@@ -308,7 +308,11 @@ fn config_command(cli: &Cli, cmd: &ConfigCommand) -> Result<(), Failure> {
                 }
                 Err(e) => return Err(e),
             };
-            let problems = check_schedule_commands(&loaded);
+            let mut problems = check_schedule_commands(&loaded);
+            let farm = efir_ingest::farm::Farm::from_config(&loaded.config);
+            if let Err(e) = &farm {
+                problems.push(e.to_string());
+            }
             if !problems.is_empty() {
                 return Err(Failure::Config(problems.join("\n")));
             }
@@ -320,8 +324,11 @@ fn config_command(cli: &Cli, cmd: &ConfigCommand) -> Result<(), Failure> {
                 .as_ref()
                 .map(|f| f.display().to_string())
                 .unwrap_or_else(|| "defaults and environment".into());
+            let (pipelines, folders) = farm
+                .map(|f| (f.pipelines.len() - 1, f.hot_folders.len()))
+                .unwrap_or_default();
             println!(
-                "{source}: OK (database {}, {} schedule entries)",
+                "{source}: OK (database {}, {} schedule entries, {pipelines} pipelines, {folders} hot folders)",
                 efir_core::config::redact_url(&loaded.config.database.url),
                 loaded.config.schedule.len()
             );

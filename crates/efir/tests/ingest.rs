@@ -453,3 +453,74 @@ message = "{{order}} {{plates}}->{{press}} {{outputter}}"
     drop(ftp);
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn config_check_reads_pipelines_and_show_hides_their_passwords() {
+    let env = Env::sqlite().await;
+    let bad = env.path("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[ingest.pipeline]]\nname = \"media\"\n[[ingest.pipeline.step]]\nkind = \"transcode\"\nprofile = \"archive\"\ncrf = 99\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("`media`") && err.contains("step 1") && err.contains("crf"),
+        "{err}"
+    );
+
+    let folder = env.path("bad-folder.toml");
+    std::fs::write(
+        &folder,
+        "[[ingest.hot_folder]]\nname = \"in\"\npath = \"in\"\npipeline = \"nope\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no pipeline named `nope`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let good = env.path("good.toml");
+    std::fs::write(
+        &good,
+        "[ingest]\napi_token = \"0123456789abcdef-token\"\n[[ingest.pipeline]]\nname = \"up\"\n[[ingest.pipeline.step]]\nkind = \"deliver\"\nwhat = \"input\"\ntarget = { kind = \"ftp\", host = \"h\", user = \"u\", password = \"hunter2-secret\" }\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(common::stdout(&out).contains("1 pipelines"));
+    let out = env
+        .cmd()
+        .env("EFIR_CONFIG", &good)
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let shown = common::stdout(&out);
+    assert!(out.status.success());
+    assert!(
+        !shown.contains("hunter2-secret") && !shown.contains("0123456789abcdef-token"),
+        "{shown}"
+    );
+    assert!(shown.contains("password = \"***\""), "{shown}");
+    env.cleanup().await;
+}

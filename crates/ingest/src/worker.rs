@@ -185,8 +185,9 @@ pub async fn run(queue: Queue, farm: Arc<Farm>, opts: WorkerOptions, shutdown: C
                 Ok(claims) => {
                     backoff = Duration::from_millis(500);
                     claimed_any = !claims.is_empty();
-                    let (instant, real): (Vec<Claim>, Vec<Claim>) =
-                        claims.into_iter().partition(|c| is_instant(&shared.farm, c));
+                    let (instant, real): (Vec<Claim>, Vec<Claim>) = claims
+                        .into_iter()
+                        .partition(|c| is_instant(&shared.farm, c));
                     for c in real {
                         start_job(&shared, c);
                     }
