@@ -9,10 +9,12 @@
 //! - [`hotfolder`]: watched directories whose stable files become jobs.
 //! - [`output`]: copying, moving and FTP/FTPS uploading of results.
 //! - [`queue`]: the job queue in the store, with fenced leases.
+//! - [`api`]: the operator REST API and live event stream.
 
 use axum::Router;
 use efir_store::Store;
 
+pub mod api;
 pub mod hotfolder;
 pub mod media;
 pub mod output;
