@@ -587,8 +587,12 @@ async fn events_stream_job_and_worker_changes_once_each() {
 
         // Across the overlap window, each change is sent exactly once.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        while let Some(e) = ev.next(Duration::from_millis(1500)).await {
-            seen.push(e);
+        let drain_until = tokio::time::Instant::now() + SOON;
+        while tokio::time::Instant::now() < drain_until {
+            match ev.next(Duration::from_millis(1500)).await {
+                Some(e) => seen.push(e),
+                None => break,
+            }
         }
         let pending_events = seen
             .iter()
