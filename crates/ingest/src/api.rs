@@ -78,13 +78,34 @@ type St = State<Arc<Shared>>;
 pub fn api_routes(queue: Queue, opts: ApiOptions) -> Router {
     let shared = Arc::new(Shared { queue, opts });
     Router::new()
-        .route(&format!("{BASE}/jobs"), post(submit).get(list))
-        .route(&format!("{BASE}/jobs/{{id}}"), get(job))
-        .route(&format!("{BASE}/jobs/{{id}}/cancel"), post(cancel))
-        .route(&format!("{BASE}/jobs/{{id}}/retry"), post(retry))
-        .route(&format!("{BASE}/workers"), get(workers))
-        .route(&format!("{BASE}/summary"), get(summary))
-        .route(&format!("{BASE}/events"), get(events))
+        .route(
+            &format!("{BASE}/jobs"),
+            post(submit).get(list).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/jobs/{{id}}"),
+            get(job).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/jobs/{{id}}/cancel"),
+            post(cancel).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/jobs/{{id}}/retry"),
+            post(retry).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/workers"),
+            get(workers).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/summary"),
+            get(summary).fallback(wrong_method),
+        )
+        .route(
+            &format!("{BASE}/events"),
+            get(events).fallback(wrong_method),
+        )
         .route(&format!("{BASE}/{{*rest}}"), any(not_found))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth))
         .with_state(shared)
@@ -213,6 +234,14 @@ async fn not_found() -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         "no such ingest API endpoint",
+    )
+}
+
+async fn wrong_method(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here"),
     )
 }
 

@@ -149,6 +149,14 @@ async fn auth_off_missing_wrong_and_right_tokens() {
         "empty token",
     );
 
+    let opts = ApiOptions {
+        token: Some(TOKEN.into()),
+        pipelines: Vec::new(),
+    };
+    assert!(
+        !format!("{opts:?}").contains(TOKEN),
+        "the token is not shown"
+    );
     let api = Api::start(q.clone(), Some(TOKEN), &[]).await;
     let url = api.url("/jobs");
     for (what, auth) in [
@@ -201,6 +209,7 @@ async fn jobs_round_trip_through_submit_list_get_cancel_and_retry() {
                     "max_attempts": 5,
                     "dry_run": true,
                     "import": true,
+                    "run_at_ms": 4_000_000_000_000_i64,
                 })),
             )
             .await;
@@ -219,6 +228,7 @@ async fn jobs_round_trip_through_submit_list_get_cancel_and_retry() {
         assert_eq!(got["max_attempts"], 5);
         assert_eq!(got["dry_run"], true);
         assert_eq!(got["import_only"], true);
+        assert_eq!(got["run_at_ms"], 4_000_000_000_000_i64);
         assert_eq!(got["attempts"], json!([]));
         assert_eq!(got["steps"], json!([]));
         assert_eq!(got["logs"], json!([]));
@@ -443,6 +453,11 @@ async fn bad_input_gets_the_right_status_and_a_json_body() {
         &api.get("/nothing/here").await,
         StatusCode::NOT_FOUND,
         "unknown endpoint",
+    );
+    assert_error(
+        &api.get("/jobs/1/cancel").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GET on cancel",
     );
     drop(api);
     db.cleanup().await;
