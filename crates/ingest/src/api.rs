@@ -512,6 +512,7 @@ async fn events(
         out: VecDeque::new(),
         tick,
         failing: false,
+        more: false,
     };
     // The stream has no task of its own: it stops when the response body is
     // dropped, that is when the client goes away.
@@ -520,7 +521,9 @@ async fn events(
             if let Some(ev) = feed.out.pop_front() {
                 return Some((Ok::<Event, Infallible>(ev), feed));
             }
-            feed.tick.tick().await;
+            if !feed.more {
+                feed.tick.tick().await;
+            }
             feed.poll().await;
         }
     });
@@ -548,10 +551,13 @@ struct Feed {
     tick: tokio::time::Interval,
     /// Whether the last poll failed (the error event was sent).
     failing: bool,
+    /// Whether the last read was full (read on without waiting).
+    more: bool,
 }
 
 impl Feed {
     async fn poll(&mut self) {
+        self.more = false;
         let jobs = self.poll_jobs().await;
         let workers = match jobs {
             Ok(()) => self.poll_workers().await,
@@ -589,6 +595,7 @@ impl Feed {
                 );
             }
         }
+        self.more = full && fresh > 0;
         if let Some(last) = rows.last().map(|j| j.updated_ms) {
             self.watermark = self.watermark.max(last);
             if full && fresh == 0 {

@@ -696,3 +696,32 @@ async fn events_survive_a_store_error() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn events_report_an_overflow_instead_of_stalling() {
+    let db = TestDb::sqlite().await;
+    let q = Queue::new(db.store.clone());
+    let api = Api::start(q.clone(), Some(TOKEN), &[]).await;
+    let mut ev = Events::open(&api, "").await;
+    // 1500 jobs changed in the same millisecond: more than one read holds.
+    let jobs: Vec<NewJob> = (0..1500)
+        .map(|i| NewJob::new("noop", json!({ "n": i })))
+        .collect();
+    assert_eq!(q.submit_many(&jobs, actor()).await.unwrap(), 1500);
+    let got = ev.until(SOON, |n, _| n == "overflow").await;
+    let job_events = got.iter().filter(|(n, _)| n == "job").count();
+    assert_eq!(job_events, 1000, "one full read is sent, each job once");
+    assert!(got.last().unwrap().1["message"]
+        .as_str()
+        .unwrap()
+        .contains("reload"));
+    // The stream goes on with later changes.
+    let (id, _) = q
+        .submit(&NewJob::new("media", json!({})), actor())
+        .await
+        .unwrap();
+    ev.until(SOON, |n, d| n == "job" && d["id"] == id).await;
+    drop(ev);
+    drop(api);
+    db.cleanup().await;
+}
