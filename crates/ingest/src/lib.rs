@@ -12,10 +12,12 @@
 //! - [`pipeline`]: pipelines from the config and how one attempt runs them.
 //! - [`farm`]: the checked `[ingest]` settings.
 //! - [`worker`]: a worker node; [`dispatcher`]: reaping, hot folders, gauges.
+//! - [`api`]: the operator REST API and live event stream.
 
 use axum::Router;
 use efir_store::Store;
 
+pub mod api;
 pub mod dispatcher;
 pub mod farm;
 pub mod hotfolder;
