@@ -221,7 +221,15 @@ pub async fn run(
             ))
             .merge(efir_epg::routes(store.clone(), &config.data_dir))
             .merge(efir_backoffice::routes(store.clone()))
-            .merge(efir_ingest::routes(store.clone()));
+            .merge(efir_ingest::routes(
+                store.clone(),
+                efir_ingest::api::ApiOptions {
+                    token: config.ingest.api_token.clone(),
+                    pipelines: efir_ingest::farm::Farm::from_config(&config)
+                        .map(|f| f.pipelines.iter().map(|p| p.name.clone()).collect())
+                        .unwrap_or_default(),
+                },
+            ));
         let mut parts = parts;
         if let (Some(r), true) = (&router, opts.listen == opts.router_listen) {
             parts = parts.merge(r.routes());

@@ -344,6 +344,7 @@ lease_secs = 3.0
 poll_secs = 0.2
 worker_slots = 2
 output_dir = "out"
+api_token = "test-token-0123456789"
 
 [[ingest.hot_folder]]
 name = "pdf"
@@ -386,10 +387,14 @@ message = "{{order}} {{plates}}->{{press}} {{outputter}}"
     let migrate = env.manage(&["migrate"]);
     assert!(migrate.status.success(), "{}", stderr(&migrate));
     let log = env.path("serve.log");
+    let port = common::free_port();
     let mut cmd = env.cmd();
     cmd.env("EFIR_CONFIG", env.path("efir.toml"))
-        .args(["serve", "--role", "dispatcher,worker"]);
+        .env("EFIR_LISTEN", format!("127.0.0.1:{port}"))
+        .args(["serve", "--role", "api,dispatcher,worker"]);
     let mut node = Running::spawn(cmd, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_http(&format!("{base}/health"), &log).await;
 
     let sheet = efir_ingest::pdf::sample::sheet(&efir_ingest::pdf::sample::Sheet {
         plate_mm: (1030.0, 770.0),
@@ -440,6 +445,37 @@ message = "{{order}} {{plates}}->{{press}} {{outputter}}"
         "the dry run uploaded nothing"
     );
 
+    // The operator API and the metrics see the same.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{base}/api/ingest/jobs?state=succeeded"))
+        .bearer_auth("test-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 2, "{body:#}");
+    let r = http
+        .get(format!("{base}/api/ingest/jobs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "efir_ingest_jobs_finished_total{pipeline=\"prepress\",outcome=\"succeeded\"} 2"
+        ),
+        "{metrics}"
+    );
     for name in ["broken.pdf", "notes.pdf"] {
         let j = job_named(&jobs, name);
         assert_eq!(j["state"], "failed", "{j:#}");

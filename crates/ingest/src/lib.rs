@@ -28,7 +28,8 @@ pub mod pipeline;
 pub mod queue;
 pub mod worker;
 
-/// The HTTP routes of this part, mounted by `efir serve`.
-pub fn routes(_store: Store) -> Router {
-    Router::new()
+/// The HTTP routes of this part, mounted by `efir serve`: the operator API
+/// under [`api::BASE`].
+pub fn routes(store: Store, opts: api::ApiOptions) -> Router {
+    api::api_routes(queue::Queue::new(store), opts)
 }
