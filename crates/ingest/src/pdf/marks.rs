@@ -32,6 +32,9 @@ static PAPER_RE: LazyLock<Option<Regex>> =
 
 /// Reads the Signa marks of one page into `marks` (values already set are kept).
 pub(super) fn page_marks(doc: &Document, page: &Dictionary, marks: &mut Marks) {
+    if marks.outputter.is_some() && marks.machine.is_some() && marks.paper.is_some() {
+        return;
+    }
     let Some(resources) = inherited(doc, page, b"Resources").and_then(|o| o.as_dict().ok()) else {
         return;
     };
