@@ -356,6 +356,17 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// `succeeded`, `failed` or `cancelled`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
 /// What [`Queue::reap`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Reaped {
@@ -601,23 +612,7 @@ impl Queue {
         };
         let mut tx = self.store.begin(actor).await?;
         let n = efir_store::with_tx!(tx, c => sqlx::query(sql).bind(id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
-        if n == 0 {
-            return Err(QueueError::State {
-                id,
-                state: "changed".into(),
-                why: "its state changed meanwhile; try again",
-            });
-        }
-        tx.mark_changed("ingest_job");
-        tx.audit(
-            None,
-            "ingest.job.cancel",
-            "ingest_job",
-            Some(id.to_string()),
-            serde_json::json!({ "was": job.state }),
-        )
-        .await?;
-        tx.commit().await?;
+        commit_operator_change(tx, n, id, "ingest.job.cancel", &job.state).await?;
         Ok(new_state.to_string())
     }
 
@@ -654,23 +649,7 @@ impl Queue {
                 return Err(StoreError::from(e).into());
             }
         };
-        if n == 0 {
-            return Err(QueueError::State {
-                id,
-                state: "changed".into(),
-                why: "its state changed meanwhile; try again",
-            });
-        }
-        tx.mark_changed("ingest_job");
-        tx.audit(
-            None,
-            "ingest.job.retry",
-            "ingest_job",
-            Some(id.to_string()),
-            serde_json::json!({ "was": job.state }),
-        )
-        .await?;
-        tx.commit().await?;
+        commit_operator_change(tx, n, id, "ingest.job.retry", &job.state).await?;
         self.notify().await;
         Ok(())
     }
@@ -1179,6 +1158,35 @@ impl Queue {
                 .await;
         }
     }
+}
+
+/// Ends an operator's change of one job: refuses when the job changed
+/// meanwhile (`n == 0`), else audits and commits.
+async fn commit_operator_change(
+    mut tx: efir_store::Tx,
+    n: u64,
+    id: i64,
+    action: &str,
+    was: &str,
+) -> Result<()> {
+    if n == 0 {
+        return Err(QueueError::State {
+            id,
+            state: "changed".into(),
+            why: "its state changed meanwhile; try again",
+        });
+    }
+    tx.mark_changed("ingest_job");
+    tx.audit(
+        None,
+        action,
+        "ingest_job",
+        Some(id.to_string()),
+        serde_json::json!({ "was": was }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

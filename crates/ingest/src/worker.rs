@@ -443,44 +443,39 @@ async fn run_job(shared: &Arc<Shared>, claim: Claim, (cancel, live, fenced, oper
     let job = &claim.job;
     let lease = claim.lease;
     let payload = job.payload_json();
-    let Some(pipeline) = shared.farm.pipeline(&job.pipeline).cloned() else {
-        let outcome = Outcome::Failed {
+    // An unknown pipeline fails; the no-op one has nothing to stage.
+    let early = match shared.farm.pipeline(&job.pipeline) {
+        None => Some(Outcome::Failed {
             error: format!("no pipeline named `{}` on this worker", job.pipeline),
             retry: false,
             steps: Vec::new(),
-        };
-        report(
-            shared,
-            &lease,
-            &job.pipeline,
-            outcome,
-            None,
-            &payload,
-            &fenced,
-        )
-        .await;
-        return;
-    };
-    // The no-op pipeline: nothing to stage.
-    if pipeline.steps.is_empty() {
-        let outcome = Outcome::Succeeded {
+        }),
+        Some(p) if p.steps.is_empty() => Some(Outcome::Succeeded {
             result: json!({}),
             steps: Vec::new(),
-        };
-        report(
-            shared,
-            &lease,
-            &job.pipeline,
-            outcome,
-            None,
-            &payload,
-            &fenced,
-        )
-        .await;
-        metrics::histogram!(DURATION, "pipeline" => job.pipeline.clone())
-            .record(started.elapsed().as_secs_f64());
-        return;
-    }
+        }),
+        Some(_) => None,
+    };
+    let pipeline = match (early, shared.farm.pipeline(&job.pipeline)) {
+        (None, Some(p)) => p.clone(),
+        (early, _) => {
+            if let Some(outcome) = early {
+                report(
+                    shared,
+                    &lease,
+                    &job.pipeline,
+                    outcome,
+                    None,
+                    &payload,
+                    &fenced,
+                )
+                .await;
+            }
+            metrics::histogram!(DURATION, "pipeline" => job.pipeline.clone())
+                .record(started.elapsed().as_secs_f64());
+            return;
+        }
+    };
     let input = payload
         .get("input")
         .and_then(|v| v.as_str())
@@ -585,11 +580,7 @@ async fn run_job(shared: &Arc<Shared>, claim: Claim, (cancel, live, fenced, oper
         }
     };
     let succeeded = matches!(outcome, Outcome::Succeeded { .. });
-    let label = match &outcome {
-        Outcome::Succeeded { .. } => "succeeded",
-        Outcome::Failed { .. } => "failed",
-        Outcome::Cancelled { .. } => "cancelled",
-    };
+    let label = outcome.label();
     let move_to = succeeded.then(|| (staging.clone(), final_dir));
     report(
         shared,
@@ -618,11 +609,7 @@ async fn report(
     payload: &serde_json::Value,
     fenced: &AtomicBool,
 ) {
-    let label = match &outcome {
-        Outcome::Succeeded { .. } => "succeeded",
-        Outcome::Failed { .. } => "failed",
-        Outcome::Cancelled { .. } => "cancelled",
-    };
+    let label = outcome.label();
     let mut backoff = Duration::from_millis(250);
     let mut outcome = outcome;
     let accepted = loop {
