@@ -560,3 +560,39 @@ async fn config_check_reads_pipelines_and_show_hides_their_passwords() {
     assert!(shown.contains("password = \"***\""), "{shown}");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn jobs_are_cancelled_and_retried_from_the_command_line() {
+    let env = Env::sqlite().await;
+    let migrate = env.manage(&["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let r = env.manage_json(&["job-submit", "--pipeline", "noop", "--input", "x"]);
+    let id = r["id"].as_i64().unwrap().to_string();
+    let r = env.manage_json(&["job-cancel", &id]);
+    assert_eq!(r["state"], "cancelled");
+    let again = env.manage(&["job-cancel", &id]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("cancelled"), "{}", stderr(&again));
+    let r = env.manage_json(&["job-retry", &id]);
+    assert_eq!(r["state"], "pending");
+    let list = env.manage_json(&["job-list", "--state", "pending"]);
+    assert_eq!(list["jobs"][0]["id"].to_string(), id);
+    let text = env.manage(&["job-list"]);
+    assert!(
+        common::stdout(&text).contains("pending"),
+        "{}",
+        common::stdout(&text)
+    );
+    for args in [
+        vec!["job-retry", "999999"],
+        vec!["job-list", "--state", "sleeping"],
+        vec!["job-cancel", "abc"],
+    ] {
+        let out = env.manage(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!stderr(&out).is_empty());
+    }
+    let workers = env.manage(&["worker-list"]);
+    assert!(common::stdout(&workers).contains("no workers"));
+    env.cleanup().await;
+}
