@@ -28,9 +28,11 @@ efir="$CARGO_TARGET_DIR/release/efir"
 work=$(mktemp -d)
 efir_port=18421
 nginx_port=18422
+efir2_port=18423
+nginx1_port=18424
 cleanup() {
-    [[ -n ${efir_pid:-} ]] && kill "$efir_pid" 2>/dev/null || true
-    [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    for p in ${efir_pids[@]+"${efir_pids[@]}"} ${efir_pid:-}; do kill "$p" 2>/dev/null || true; done
+    for f in "$work"/nginx*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,17 +74,29 @@ for r in $(seq 0 49); do
             --region "r$r" --serves live,catchup,vod >/dev/null
     done
 done
-"$efir" router --listen "127.0.0.1:$efir_port" 2>"$work/efir.log" &
-efir_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$efir_port/health" >/dev/null && break; sleep 0.1; done
+# Efir with 1 and with 2 threads (router.threads), nginx with 2 workers
+# (the anchor's configuration) and with 1, all on the same table.
+start_efir() { # start_efir PORT THREADS
+    EFIR_ROUTER_THREADS=$2 "$efir" router --listen "127.0.0.1:$1" 2>"$work/efir-$2.log" &
+    efir_pids+=($!)
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/health" >/dev/null && break; sleep 0.1; done
+}
+efir_pids=()
+start_efir "$efir_port" 1
+efir_pid=${efir_pids[0]}
+start_efir "$efir2_port" 2
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 2; error_log $work/nginx-error.log; pid $work/nginx.pid; daemon on;
+for w in 2 1; do
+    port=$nginx_port
+    [[ $w == 1 ]] && port=$nginx1_port
+    cat >"$work/nginx$w.conf" <<CONF
+worker_processes $w; error_log $work/nginx-error$w.log; pid $work/nginx$w.pid; daemon on;
 events { worker_connections 4096; }
 http { access_log off; include $work/geo.conf; include $work/map.conf;
-  server { listen 127.0.0.1:$nginx_port reuseport; location / { return 302 http://\$edge\$request_uri; } } }
+  server { listen 127.0.0.1:$port reuseport; location / { return 302 http://\$edge\$request_uri; } } }
 CONF
-nginx -c "$work/nginx.conf"
+    nginx -c "$work/nginx$w.conf"
+done
 sleep 0.5
 path=/btv/live/hls/ch1
 efir_url="http://127.0.0.1:$efir_port$path"
@@ -90,10 +104,16 @@ nginx_url="http://127.0.0.1:$nginx_port$path"
 echo "efir:  $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$efir_url")" >&2
 echo "nginx: $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$nginx_url")" >&2
 
+efir2_url="http://127.0.0.1:$efir2_port$path"
+nginx1_url="http://127.0.0.1:$nginx1_port$path"
 run() { wrk -t1 -c64 -d"${secs}s" --latency "$1"; }
 wrk -t1 -c8 -d2s "$efir_url" >/dev/null
+wrk -t1 -c8 -d2s "$efir2_url" >/dev/null
+# Interleaved so that a busy moment of the shared machine hits all alike.
 efir_out=$(run "$efir_url")
 nginx_out=$(run "$nginx_url")
+efir2_out=$(run "$efir2_url")
+nginx1_out=$(run "$nginx1_url")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$efir_pid/status")
 
 rate=${RATE:-20000}
@@ -106,7 +126,8 @@ print(f\"{s['requestsPerSec']:.0f} {ms(p['p50'])} {ms(p['p99'])} {s['successRate
 }
 read -r efir_fixed_rps efir_fixed_p50 efir_fixed_p99 efir_fixed_ok efir_codes <<<"$(fixed "$efir_url")"
 read -r nginx_fixed_rps nginx_fixed_p50 nginx_fixed_p99 nginx_fixed_ok nginx_codes <<<"$(fixed "$nginx_url")"
-kill "$efir_pid"; wait "$efir_pid" 2>/dev/null || true; efir_pid=
+for p in "${efir_pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
+efir_pids=(); efir_pid=
 
 # Memory with the big table.
 mkdir -p "$work/big"
@@ -125,16 +146,21 @@ lookup=$("$CARGO_TARGET_DIR/release/examples/subnet_lookup" "$big")
 field() { echo "$1" | awk -v k="$2" '$1 == k {print $2}'; }
 rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
 efir_rps=$(rps "$efir_out"); nginx_rps=$(rps "$nginx_out")
+efir2_rps=$(rps "$efir2_out"); nginx1_rps=$(rps "$nginx1_out")
 ratio=$(python3 -c "print(f'{float(\"$efir_rps\") / float(\"$nginx_rps\"):.2f}')")
+ratio2=$(python3 -c "print(f'{float(\"$efir2_rps\") / float(\"$nginx_rps\"):.2f}')")
+ratio11=$(python3 -c "print(f'{float(\"$efir_rps\") / float(\"$nginx1_rps\"):.2f}')")
 cat <<MD
 $n subnets (/24, 50 regions), 200 edges; \`GET $path\`, wrk -t1 -c64 -d${secs}s:
 
 | server | requests/s | p50 | p99 |
 |---|---|---|---|
-| efir router | $efir_rps | $(field "$efir_out" 50%) | $(field "$efir_out" 99%) |
-| nginx geo + map + return 302 | $nginx_rps | $(field "$nginx_out" 50%) | $(field "$nginx_out" 99%) |
+| efir router, 1 thread (\`router.threads = 1\`) | $efir_rps | $(field "$efir_out" 50%) | $(field "$efir_out" 99%) |
+| nginx geo + map + return 302, 2 workers (the anchor) | $nginx_rps | $(field "$nginx_out" 50%) | $(field "$nginx_out" 99%) |
+| efir router, 2 threads | $efir2_rps | $(field "$efir2_out" 50%) | $(field "$efir2_out" 99%) |
+| nginx, 1 worker | $nginx1_rps | $(field "$nginx1_out" 50%) | $(field "$nginx1_out" 99%) |
 
-efir / nginx = $ratio; efir router resident memory after the run: $((rss_kb / 1024)) MiB.
+efir (1 thread) / nginx (2 workers) = **$ratio**; efir (2 threads) / nginx (2 workers) = $ratio2; efir (1 thread) / nginx (1 worker) = $ratio11. wrk itself takes one of the two cores. Efir router (1 thread) resident memory after the run: $((rss_kb / 1024)) MiB.
 
 At a fixed $rate requests/s for ${secs}s (oha, 64 connections):
 

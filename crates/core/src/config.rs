@@ -191,6 +191,11 @@ pub struct RouterConfig {
     /// nginx `secure_link` secret of the edges; when set, every redirect
     /// carries `md5` and `expires` parameters the edge can check.
     pub secure_link_secret: Option<String>,
+    /// Threads answering on the router port, each with its own listening
+    /// socket (`SO_REUSEPORT`) like nginx's worker processes; 0: one per
+    /// CPU. On a machine that also runs other busy processes, fewer
+    /// threads than CPUs can serve more.
+    pub threads: u32,
     /// How long a signed redirect stays valid, in seconds.
     pub secure_link_ttl: u64,
 }
@@ -379,6 +384,7 @@ impl Default for RouterConfig {
             listen: "127.0.0.1:8081".into(),
             admin_token: None,
             secure_link_secret: None,
+            threads: 0,
             secure_link_ttl: 3600,
         }
     }
@@ -728,6 +734,12 @@ impl Config {
             err(
                 "ingest.lease_secs",
                 "must be at least twice ingest.heartbeat_secs".into(),
+            );
+        }
+        if self.router.threads > 1024 {
+            err(
+                "router.threads",
+                "must be at most 1024 (0: one per CPU)".into(),
             );
         }
         if !(1..=31_536_000).contains(&self.router.secure_link_ttl) {

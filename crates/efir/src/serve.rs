@@ -247,13 +247,26 @@ pub async fn run(
         if let Some(service) = router.clone() {
             // The router port: its own lean HTTP/1 server answers stream
             // requests; everything else goes through the usual endpoints.
-            let listener = bind(&addr, "router").await?;
-            let local = listener.local_addr()?;
-            tracing::info!(role = "router", "listening on http://{local}");
+            // One listening socket and one single-threaded runtime per
+            // core (SO_REUSEPORT), as nginx runs its workers.
+            let parsed: SocketAddr = addr
+                .parse()
+                .with_context(|| format!("router: `{addr}` is not a HOST:PORT address"))?;
+            let threads = match config.router.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n as usize,
+            };
+            let listeners = efir_router::http1::bind_reuseport(parsed, threads)
+                .with_context(|| format!("router: cannot listen on {addr}"))?;
+            let local = listeners
+                .first()
+                .context("router: no listening socket")?
+                .local_addr()?;
+            tracing::info!(role = "router", threads, "listening on http://{local}");
             let app = router_app(ops.clone(), service.routes());
             let rx = stop_rx.clone();
             tasks.spawn(async move {
-                efir_router::http1::serve(listener, service, app, stopped(rx))
+                efir_router::http1::serve_threads(listeners, service, app, stopped(rx))
                     .await
                     .map_err(|e| anyhow::anyhow!("router server: {e}"))
             });

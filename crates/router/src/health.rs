@@ -57,6 +57,10 @@ use tokio::task::JoinSet;
 
 use crate::select::{EdgeId, EdgeState};
 
+/// The hasher of the per-edge tables (xxh3: much cheaper than SipHash
+/// for integer keys, and the keys are ours, not an attacker's).
+pub type FastHash = xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
 /// Polling settings.
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
@@ -300,7 +304,7 @@ struct Entry {
 pub struct HealthBoard {
     cfg: HealthConfig,
     window: Window,
-    edges: ArcSwap<HashMap<EdgeId, Arc<Entry>>>,
+    edges: ArcSwap<HashMap<EdgeId, Arc<Entry>, FastHash>>,
     /// Serialises `set_targets` (readers never take it).
     writer: Mutex<()>,
 }
@@ -322,7 +326,7 @@ impl HealthBoard {
         Arc::new(HealthBoard {
             cfg,
             window,
-            edges: ArcSwap::from_pointee(HashMap::new()),
+            edges: ArcSwap::from_pointee(HashMap::default()),
             writer: Mutex::new(()),
         })
     }
@@ -340,7 +344,7 @@ impl HealthBoard {
     pub fn set_targets(&self, targets: Vec<HealthTarget>) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.edges.load_full();
-        let mut map = HashMap::with_capacity(targets.len());
+        let mut map = HashMap::with_capacity_and_hasher(targets.len(), FastHash::default());
         for target in targets {
             if map.contains_key(&target.edge) {
                 continue;
@@ -378,6 +382,17 @@ impl HealthBoard {
             healthy,
             load,
             mbps,
+        }
+    }
+
+    /// Whether `edge` is healthy: [`HealthBoard::state`] without the load
+    /// (no clock read), for edges that have no capacity to compare with.
+    pub fn healthy(&self, edge: EdgeId) -> bool {
+        match self.edges.load().get(&edge) {
+            Some(entry) => {
+                entry.target.url.is_empty() || entry.live.healthy.load(Ordering::Relaxed)
+            }
+            None => true,
         }
     }
 

@@ -96,6 +96,92 @@ pub async fn serve(
     Ok(())
 }
 
+/// Binds `threads` listening sockets to `addr` with `SO_REUSEPORT`, so the
+/// kernel spreads connections over them; with port 0 the first one picks
+/// the port and the others share it. Call from within a tokio runtime.
+pub fn bind_reuseport(addr: SocketAddr, threads: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::new();
+    let mut addr = addr;
+    for _ in 0..threads.max(1) {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(4096)?.into_std()?;
+        addr = listener.local_addr()?;
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+/// Serves each listener on its own thread with its own single-threaded
+/// runtime, the way nginx runs one worker process per core: a connection
+/// lives on one thread, and no thread wakes another. Requests for the
+/// fallback router run on the calling runtime (where the store's
+/// connections live). Returns when `shutdown` resolved and every thread
+/// has finished its connections.
+pub async fn serve_threads(
+    listeners: Vec<std::net::TcpListener>,
+    service: RouterService,
+    fallback: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let fallback = on_runtime(tokio::runtime::Handle::current(), fallback);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut finished = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (service, fallback, mut stop) = (service.clone(), fallback.clone(), stop_rx.clone());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("efir-router-{i}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            listener.set_nonblocking(true)?;
+                            let listener = TcpListener::from_std(listener)?;
+                            let stopped = async move {
+                                let _ = stop.wait_for(|s| *s).await.is_ok();
+                            };
+                            serve(listener, service, fallback, stopped).await
+                        })
+                    });
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "router server thread failed");
+                }
+                let _ = done_tx.send(result);
+            })?;
+        finished.push(done_rx);
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for done in finished {
+        if let Ok(Err(e)) = done.await {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `router`, run on the runtime of `handle` whatever runtime calls it.
+fn on_runtime(handle: tokio::runtime::Handle, router: Router) -> Router {
+    Router::new().fallback(move |req: axum::extract::Request| {
+        let (handle, router) = (handle.clone(), router.clone());
+        async move {
+            match handle.spawn(router.oneshot(req)).await {
+                Ok(Ok(response)) => response,
+                _ => axum::response::IntoResponse::into_response(StatusCode::INTERNAL_SERVER_ERROR),
+            }
+        }
+    })
+}
+
 /// One client connection.
 struct Connection {
     service: RouterService,
@@ -127,8 +213,16 @@ enum Parsed {
 }
 
 impl Connection {
-    async fn run(mut self, mut stream: TcpStream) {
+    async fn run(self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        // Registered once per connection (not per read: the watch's waiter
+        // list is shared by every connection and takes a lock).
+        let mut stop_rx = self.stop.clone();
+        let stop = async move {
+            let _ = stop_rx.wait_for(|stopping| *stopping).await.is_ok();
+        };
+        tokio::pin!(stop);
+        let mut stopping = *self.stop.borrow();
         let mut buf: Vec<u8> = vec![0; 4096];
         let mut have = 0usize;
         let mut out: Vec<u8> = Vec::with_capacity(1024);
@@ -178,7 +272,7 @@ impl Connection {
             }
             buf.copy_within(start..have, 0);
             have -= start;
-            if have == 0 && *self.stop.borrow() {
+            if have == 0 && stopping {
                 return;
             }
             if have == buf.len() {
@@ -212,7 +306,12 @@ impl Connection {
                         armed = deadline;
                         idle.as_mut().reset(armed.into());
                     }
-                    _ = self.stop.changed(), if have == 0 => return,
+                    _ = &mut stop, if !stopping => {
+                        stopping = true;
+                        if have == 0 {
+                            return;
+                        }
+                    }
                 }
             };
             match n {
