@@ -4,9 +4,14 @@
 //! tasks with deadlines. It may touch the store, the core and the
 //! middleware's model.
 //!
+//! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
+//!   sms-assistent.by, log, webhook) and sending with retries.
+//!
 //! This crate is the place for that part; it is filled in by its own issue
 //! (issue 7). Today it contributes no routes, and `efir serve` mounts what
 //! [`routes`] returns so that adding them needs no change elsewhere.
+
+pub mod sms;
 
 use axum::Router;
 use efir_store::Store;
