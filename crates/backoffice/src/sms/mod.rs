@@ -75,7 +75,7 @@ pub struct Sms {
     /// Recipient in international (E.164) form: 7 to 15 digits, optionally
     /// preceded by `+`.
     pub to: String,
-    /// Message text, 1 to [`MAX_TEXT_CHARS`] characters.
+    /// Message text: not blank, at most [`MAX_TEXT_CHARS`] characters.
     pub text: String,
     /// Sender name overriding the backend's configured one.
     pub sender: Option<String>,

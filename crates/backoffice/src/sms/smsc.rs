@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{fetch_text, parse_json, Secret, Sms, SmsBackend, SmsError, SmsReceipt};
+use super::{body_excerpt, fetch_text, parse_json, Secret, Sms, SmsBackend, SmsError, SmsReceipt};
 
 /// Sends through `{base}/sys/send.php`.
 pub(super) struct SmscBackend {
@@ -92,7 +92,7 @@ impl SmsBackend for SmscBackend {
         if provider_id.is_none() {
             return Err(SmsError::Temporary {
                 backend: self.name,
-                reason: format!("reply has neither id nor error: {body}"),
+                reason: format!("reply has neither id nor error{}", body_excerpt(&body)),
             });
         }
         Ok(SmsReceipt {
