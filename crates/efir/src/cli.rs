@@ -90,7 +90,7 @@ pub struct WorkerArgs {
     /// Jobs run at once [default: ingest.worker_slots, or one per CPU]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub slots: Option<u32>,
-    /// Name shown to operators [default: <host>-<pid>]
+    /// Name shown to operators [default: <host>:<pid>]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Do not run pending migrations at start.

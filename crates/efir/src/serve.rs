@@ -187,6 +187,9 @@ pub async fn run(
         prometheus: telemetry.prometheus(),
         roles: opts.roles.to_string(),
     };
+    // The ingest settings, read once: the API takes the pipeline names, the
+    // dispatcher and workers all of it (and refuse to start without it).
+    let farm = efir_ingest::farm::Farm::from_config(&config).map(std::sync::Arc::new);
     let mut servers = Vec::new();
     let router = if opts.roles.contains(Role::Router) {
         let service = efir_router::service::RouterService::start(
@@ -225,7 +228,8 @@ pub async fn run(
                 store.clone(),
                 efir_ingest::api::ApiOptions {
                     token: config.ingest.api_token.clone(),
-                    pipelines: efir_ingest::farm::Farm::from_config(&config)
+                    pipelines: farm
+                        .as_ref()
                         .map(|f| f.pipelines.iter().map(|p| p.name.clone()).collect())
                         .unwrap_or_default(),
                 },
@@ -288,9 +292,7 @@ pub async fn run(
         });
     }
     if opts.roles.contains(Role::Dispatcher) || opts.roles.contains(Role::Worker) {
-        let farm = std::sync::Arc::new(
-            efir_ingest::farm::Farm::from_config(&config).map_err(|e| anyhow::anyhow!(e))?,
-        );
+        let farm = farm.map_err(|e| anyhow::anyhow!(e))?;
         let queue = efir_ingest::queue::Queue::new(store.clone());
         let cancel = tokio_util::sync::CancellationToken::new();
         {
@@ -322,7 +324,7 @@ pub async fn run(
                 .get()
                 .cloned()
                 .flatten()
-                .unwrap_or_else(|| format!("{}-{}", node_name(), std::process::id()));
+                .unwrap_or_else(node_name);
             let opts = efir_ingest::worker::WorkerOptions { name, slots };
             let (q, f, c) = (queue.clone(), farm.clone(), cancel.clone());
             tasks.spawn(async move {

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use efir_store::{with_db, Actor, Pool, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+/// The PostgreSQL channel notified when jobs become claimable.
+pub const NOTIFY_CHANNEL: &str = "efir_ingest";
+
 /// The built-in pipeline that does nothing (for checks and benchmarks).
 pub const NOOP: &str = "noop";
 
@@ -1153,7 +1156,8 @@ impl Queue {
     /// Wakes waiting workers (PostgreSQL `NOTIFY efir_ingest`).
     async fn notify(&self) {
         if let Pool::Postgres(p) = self.store.pool() {
-            let _ = sqlx::query("SELECT pg_notify('efir_ingest', '')")
+            let _ = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
                 .execute(p)
                 .await;
         }

@@ -114,9 +114,10 @@ impl Shared {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 async fn has_tool(name: &str, arg: &str) -> bool {
@@ -158,7 +159,13 @@ pub async fn run(queue: Queue, farm: Arc<Farm>, opts: WorkerOptions, shutdown: C
     );
     let wake = Arc::new(Notify::new());
     if let efir_store::Pool::Postgres(pool) = shared.queue.store().pool() {
-        tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
+        let (pool, wake, shutdown) = (pool.clone(), wake.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = efir_store::notify::wake_on_notify(pool, crate::queue::NOTIFY_CHANNEL, wake) => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
     }
     let beat = tokio::spawn(heartbeat_loop(shared.clone(), opts.clone()));
     let mut backoff = Duration::from_millis(500);
@@ -487,20 +494,18 @@ async fn run_job(shared: &Arc<Shared>, claim: Claim, (cancel, live, fenced, oper
         .map(str::to_string)
         .or_else(|| input.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let staging = shared
-        .farm
-        .output_dir
-        .join(".staging")
-        .join(format!("job-{}-a{}", job.id, lease.attempt));
-    // This attempt's folder starts empty, and what earlier attempts of the
-    // job left (a worker killed outright cannot clean up) goes.
-    for earlier in 1..=lease.attempt {
-        let dir = shared
+    let staging_of = |attempt: i64| {
+        shared
             .farm
             .output_dir
             .join(".staging")
-            .join(format!("job-{}-a{earlier}", job.id));
-        let _ = tokio::fs::remove_dir_all(&dir).await;
+            .join(format!("job-{}-a{attempt}", job.id))
+    };
+    let staging = staging_of(lease.attempt);
+    // This attempt's folder starts empty, and what earlier attempts of the
+    // job left (a worker killed outright cannot clean up) goes.
+    for earlier in 1..=lease.attempt {
+        let _ = tokio::fs::remove_dir_all(staging_of(earlier)).await;
     }
     let attempt = Attempt {
         job: job.id,
@@ -724,31 +729,4 @@ fn move_outputs(from: &Path, to: &Path) -> Result<(), String> {
         std::fs::remove_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     }
     std::fs::rename(from, to).map_err(|e| format!("{} -> {}: {e}", from.display(), to.display()))
-}
-
-async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
-    loop {
-        let listened = async {
-            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            l.listen("efir_ingest").await?;
-            loop {
-                l.recv().await?;
-                wake.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            r = listened => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "ingest wake-up listener lost; retrying");
-                }
-            }
-            _ = shutdown.cancelled() => return,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
 }

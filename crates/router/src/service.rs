@@ -162,7 +162,12 @@ impl RouterService {
         };
         let wake = Arc::new(tokio::sync::Notify::new());
         if let efir_store::Pool::Postgres(pool) = store.pool() {
-            tokio::spawn(listen(pool.clone(), wake.clone()));
+            // Reload at once when a change is announced; polling still runs.
+            tokio::spawn(efir_store::notify::wake_on_notify(
+                pool.clone(),
+                model::NOTIFY_CHANNEL,
+                wake.clone(),
+            ));
         }
         tokio::spawn(reload_loop(
             store,
@@ -245,28 +250,6 @@ async fn reload_loop(
                 failing = true;
             }
         }
-    }
-}
-
-/// On PostgreSQL: wakes the reload loop as soon as a change is announced
-/// (LISTEN/NOTIFY); reconnects after failures. Polling still runs, so a
-/// lost notification only delays a reload to the next poll.
-async fn listen(pool: sqlx::PgPool, wake: Arc<tokio::sync::Notify>) {
-    loop {
-        let listener = async {
-            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            l.listen(model::NOTIFY_CHANNEL).await?;
-            loop {
-                l.recv().await?;
-                wake.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        if let Err(e) = listener.await {
-            tracing::debug!(error = %e, "router change listener lost; retrying");
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

@@ -30,6 +30,7 @@ pub mod cache;
 pub mod clients;
 pub mod meta;
 pub mod migrate;
+pub mod notify;
 pub mod schedule;
 #[cfg(feature = "testing")]
 pub mod testing;
