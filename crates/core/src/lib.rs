@@ -3,6 +3,7 @@
 //! Everything here is used by several parts of Efir and depends on nothing
 //! else in the workspace:
 //!
+//! * [`clock`]: the wall clock, frozen by `EFIR_NOW` in tests;
 //! * [`config`]: the one TOML configuration file, its defaults, environment
 //!   overrides (`EFIR_*`) and validation with errors that name key and line;
 //! * [`money`]: exact fixed-point amounts for balances and prices;
@@ -11,6 +12,7 @@
 //! * [`secret`]: random API keys and tokens, constant-time comparison;
 //! * [`Role`]: the parts of Efir that one process can run.
 
+pub mod clock;
 pub mod config;
 pub mod money;
 pub mod net;

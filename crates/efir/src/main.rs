@@ -72,6 +72,11 @@ fn main() -> ExitCode {
 
 /// Loads the configuration and applies the global command-line flags.
 fn load_config(cli: &Cli, file: Option<&std::path::Path>) -> Result<Loaded, Failure> {
+    match efir_core::clock::check_env() {
+        Ok(Some(t)) => eprintln!("warning: the clock is frozen by EFIR_NOW at {t} (Unix seconds)"),
+        Ok(None) => {}
+        Err(e) => return Err(Failure::Config(format!("error: {e}"))),
+    }
     let mut loaded = Config::from_env(file.or(cli.config.as_deref()))?;
     if let Some(url) = &cli.database_url {
         DatabaseKind::of(url).map_err(|e| Failure::Config(format!("--database-url: {e}")))?;

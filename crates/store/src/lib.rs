@@ -17,6 +17,7 @@
 //! * [`audit`]: actors, audit events and the audited transaction [`Tx`];
 //! * [`clients`], [`users`]: the multi-tenant core (operators, staff);
 //! * [`meta`]: small key/value state (cache epoch, initial data);
+//! * [`settings`]: per-operator settings (`billing.mode`, `sms.backend`);
 //! * [`schedule`]: run records and cross-node locks for the scheduler;
 //! * [`cache`]: the in-process or Redis cache and `flushall`;
 //! * [`backup`]: online backup and restore.
@@ -32,6 +33,7 @@ pub mod meta;
 pub mod migrate;
 pub mod notify;
 pub mod schedule;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
@@ -244,9 +246,10 @@ pub fn record_query(op: &'static str, started: Instant) {
         .record(started.elapsed().as_secs_f64());
 }
 
-/// Seconds since the Unix epoch, now.
+/// Seconds since the Unix epoch, now (frozen by `EFIR_NOW`; see
+/// [`efir_core::clock`]).
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    efir_core::clock::now()
 }
 
 fn sqlite_path(url: &str) -> PathBuf {

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ingest",
         sql: include_str!("../migrations/0005_ingest.sql"),
     },
+    Migration {
+        version: 6,
+        name: "admin",
+        sql: include_str!("../migrations/0006_admin.sql"),
+    },
 ];
 
 /// The state of one migration in a database.

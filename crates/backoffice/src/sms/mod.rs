@@ -50,9 +50,12 @@
 mod log;
 mod mobipace;
 mod pulseem;
+mod settings;
 mod smsassistent;
 mod smsc;
 mod webhook;
+
+pub use settings::SETTINGS;
 
 use std::fmt;
 use std::time::Duration;
