@@ -3,18 +3,24 @@
 //! What an operator's staff rely on every day behind the subscriber APIs.
 //! It may touch the store, the core and the middleware's model.
 //!
+//! - [`admin`]: the staff admin REST API under `/admin/api/` (logins,
+//!   roles, operator scoping, errors, JSON/CSV lists, the request log, the
+//!   audit-log search, operator settings), which the other parts extend;
 //! - [`settings`]: the per-operator settings the back office reads
 //!   (`billing.*`, `sms.*`, …) and their validation;
 //! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
 //!   sms-assistent.by, log, webhook) and sending with retries.
 
+pub mod admin;
 pub mod settings;
 pub mod sms;
 
 use axum::Router;
 use efir_store::Store;
 
+pub use admin::AdminOptions;
+
 /// The HTTP routes of this part, mounted by `efir serve`.
-pub fn routes(_store: Store) -> Router {
-    Router::new()
+pub fn routes(store: Store, opts: AdminOptions) -> Router {
+    admin::routes(admin::AdminState::new(store, opts))
 }

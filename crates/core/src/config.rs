@@ -57,6 +57,29 @@ pub struct Config {
     pub schedule: Vec<ScheduleEntry>,
     /// The ingest farm: queue timing, mounts, hot folders, pipelines.
     pub ingest: IngestConfig,
+    /// The admin API of the back office.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: the staff-facing admin API (`/admin/api/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Hours a staff login stays valid without use (each request extends
+    /// it).
+    pub session_hours: u32,
+    /// Days admin requests are kept in the request log
+    /// (`clear-request-log`, run daily, removes older ones).
+    pub request_log_days: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            session_hours: 12,
+            request_log_days: 90,
+        }
+    }
 }
 
 /// `[ingest]`: the ingest farm. Hot folders (`[[ingest.hot_folder]]`) and
@@ -327,6 +350,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             schedule: Vec::new(),
             ingest: IngestConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -698,6 +722,15 @@ impl Config {
         }
         if matches!(&self.statsd.host, Some(h) if h.trim().is_empty()) {
             err("statsd.host", "must not be empty when set".into());
+        }
+        if !(1..=24 * 90).contains(&self.admin.session_hours) {
+            err(
+                "admin.session_hours",
+                "must be from 1 to 2160 (90 days)".into(),
+            );
+        }
+        if self.admin.request_log_days == 0 {
+            err("admin.request_log_days", "must be at least 1".into());
         }
         if self.statsd.queue_size == 0 {
             err("statsd.queue_size", "must be at least 1".into());

@@ -558,6 +558,33 @@ pub enum ManageCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Set or remove settings of an operator: `sms.backend=smsc-ru`,
+    /// `billing.mode=prepaid`, `sms.sender=` (empty removes); every pair is
+    /// checked before anything is written. `client-settings` lists the keys.
+    #[command(alias = "client_set")]
+    ClientSet {
+        /// The operator.
+        #[arg(long, alias = "client_id")]
+        client_id: i64,
+        /// KEY=VALUE pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Show an operator's settings (secrets as ***) and every known key.
+    #[command(alias = "client_settings")]
+    ClientSettings {
+        /// The operator.
+        #[arg(long, alias = "client_id")]
+        client_id: i64,
+    },
+    /// Remove admin request-log entries older than the retention
+    /// (`admin.request_log_days`, or --days); scheduled daily.
+    #[command(alias = "clear_request_log")]
+    ClearRequestLog {
+        /// Keep this many days instead of `admin.request_log_days`.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: Option<u32>,
+    },
 }
 
 /// `efir manage create-client`.
@@ -692,6 +719,9 @@ impl ManageCommand {
             ManageCommand::Restore { .. } => "restore",
             ManageCommand::Schedule(_) => "schedule",
             ManageCommand::AuditLog { .. } => "audit-log",
+            ManageCommand::ClientSet { .. } => "client-set",
+            ManageCommand::ClientSettings { .. } => "client-settings",
+            ManageCommand::ClearRequestLog { .. } => "clear-request-log",
             ManageCommand::CheckStreamServices { .. } => "check-stream-services",
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
             ManageCommand::CacheChannelList { .. } => "cache-channel-list",

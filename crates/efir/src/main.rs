@@ -131,7 +131,8 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
 }
 
 /// What Efir schedules by itself: stream service health every minute, the
-/// EPG import at 05:00, 09:00 and 13:00 and the premieres twice a day.
+/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day and the
+/// admin request-log clean-up at 04:15.
 fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
@@ -145,6 +146,7 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("check-stream-services", "* * * * *"),
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
+        entry("clear-request-log", "15 4 * * *"),
     ]
 }
 

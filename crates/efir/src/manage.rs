@@ -91,6 +91,19 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             client_id,
             limit,
         } => audit_log(ctx, entity, client_id, limit).await,
+        ManageCommand::ClientSet { client_id, pairs } => {
+            client_set(ctx, client_id, &pairs, actor).await
+        }
+        ManageCommand::ClientSettings { client_id } => client_settings(ctx, client_id).await,
+        ManageCommand::ClearRequestLog { days } => {
+            let days = days.unwrap_or(ctx.config().admin.request_log_days);
+            let before = efir_store::now() - i64::from(days) * 86_400;
+            let removed = efir_backoffice::admin::log::purge(ctx.store(), actor, before).await?;
+            Ok(Report::new(
+                format!("request log: {removed} entries older than {days} days removed"),
+                json!({ "removed": removed, "days": days }),
+            ))
+        }
         ManageCommand::CheckStreamServices {
             client_id,
             timeout_secs,
@@ -762,4 +775,85 @@ async fn audit_log(
         ));
     }
     Ok(Report::new(text.trim_end(), serde_json::to_value(&events)?))
+}
+
+/// `client-set`: checks every pair, then writes them in one transaction.
+async fn client_set(ctx: &Ctx, client_id: i64, pairs: &[String], actor: Actor) -> Result<Report> {
+    let client = ctx.store().client(client_id).await?;
+    let mut changes = Vec::new();
+    let mut problems = Vec::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            problems.push(format!("`{pair}`: expected KEY=VALUE"));
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let checked = if value.is_empty() {
+            efir_backoffice::settings::spec(key)
+                .map(|_| ())
+                .ok_or_else(|| format!("unknown setting `{key}`"))
+        } else {
+            efir_backoffice::settings::validate(key, value)
+        };
+        match checked {
+            Ok(()) => changes.push((
+                key.to_string(),
+                (!value.is_empty()).then(|| value.to_string()),
+            )),
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing written: {}", problems.join("; "));
+    }
+    let mut tx = ctx.store().begin(actor).await?;
+    for (key, value) in &changes {
+        ctx.store()
+            .set_client_setting(&mut tx, client.id, key, value.as_deref())
+            .await?;
+    }
+    tx.commit().await?;
+    let text = changes
+        .iter()
+        .map(|(k, v)| match v {
+            Some(_) if efir_store::settings::is_secret_key(k) => format!("{k} = ***"),
+            Some(v) => format!("{k} = {v}"),
+            None => format!("{k} removed"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Report::new(
+        format!("operator {} ({}):\n{text}", client.id, client.name),
+        json!({ "client_id": client.id, "changed": changes.iter().map(|(k, _)| k).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `client-settings`: an operator's settings, secrets hidden, and the keys
+/// Efir understands.
+async fn client_settings(ctx: &Ctx, client_id: i64) -> Result<Report> {
+    let client = ctx.store().client(client_id).await?;
+    let settings = ctx.store().client_settings(client.id).await?;
+    let shown: serde_json::Map<String, Value> = settings
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if efir_store::settings::is_secret_key(&k) {
+                "***".to_string()
+            } else {
+                v
+            };
+            (k, Value::String(v))
+        })
+        .collect();
+    let mut text = format!("operator {} ({})\n", client.id, client.name);
+    for spec in efir_backoffice::settings::specs() {
+        let value = shown
+            .get(spec.key)
+            .and_then(Value::as_str)
+            .unwrap_or("(not set)");
+        text.push_str(&format!("  {:<20} {:<16} {}\n", spec.key, value, spec.help));
+    }
+    Ok(Report::new(
+        text.trim_end(),
+        json!({ "client_id": client.id, "settings": shown }),
+    ))
 }
