@@ -1,0 +1,494 @@
+//! Monthly prepaid charging (built-in billing, Smarty's mode B), shared by
+//! the back office's nightly `check-accounts` run and by payments.
+//!
+//! An account's paid period ends on its `deactivation_date` (or, without
+//! one, `extension_date` + 1 month; an account with neither is due at
+//! once). When it ends, every tariff of the customer with `period > 0`
+//! (system tariffs, period 0, are free; archived tariffs are not charged)
+//! is charged with one negative `customer_transaction` whose `ext_id` is
+//! `charge:<account>:<tariff>:<period start yyyymmdd>`, and the account is
+//! extended by the shortest period of those tariffs (calendar months, UTC;
+//! a day missing in the target month becomes its last day). A period that
+//! started while the run did not happen is charged too, up to
+//! [`MAX_PERIODS`] at once. When the balance does not cover every tariff,
+//! nothing is charged and the account is deactivated with status `DEBT`;
+//! a debtor that can pay again starts a new period now.
+//!
+//! Only accounts with status `ACTIVE` (and active) or `DEBT` take part:
+//! blocked or manually deactivated accounts are left alone.
+//!
+//! The routine works on a range of customer ids inside the caller's
+//! transaction ([`charge_range`]), set-based: a few reads for the whole
+//! range, then bulk inserts and updates, so that the nightly run over a
+//! million accounts is a few thousand statements, not millions. The
+//! `ext_id` is unique per operator and inserts skip an `ext_id` that
+//! exists, and only inserted charges change balances, so the same period
+//! is never charged twice however often the run happens. On PostgreSQL the
+//! customers of the range are locked first, so a payment's retry
+//! ([`retry_customer`]) and the nightly run never interleave; SQLite
+//! transactions hold the write lock from the start.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Months};
+use efir_store::audit::{Arg, DbTx};
+use efir_store::{Actor, Store, StoreError, Tx};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{exec, rows};
+
+/// The setting that selects the billing mode of an operator.
+pub const MODE_KEY: &str = "billing.mode";
+
+/// The most periods charged for one account in one run (catching up after
+/// runs that did not happen).
+pub const MAX_PERIODS: usize = 24;
+
+/// Rows per bulk statement (each row binds at most 8 values, which keeps
+/// a statement under SQLite's and PostgreSQL's parameter limits).
+const BULK_ROWS: usize = 500;
+
+/// The billing mode of an operator (`billing.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// External billing: Efir never touches dates or balances.
+    Off,
+    /// Accounts are active between their activation and deactivation dates.
+    Dates,
+    /// Monthly prepaid: charge and extend, or deactivate with `DEBT`.
+    Prepaid,
+}
+
+impl Mode {
+    /// Parses a setting value.
+    pub fn parse(value: &str) -> Option<Mode> {
+        match value.trim() {
+            "off" => Some(Mode::Off),
+            "dates" => Some(Mode::Dates),
+            "prepaid" => Some(Mode::Prepaid),
+            _ => None,
+        }
+    }
+
+    /// The operator's mode (`off` when not set).
+    pub async fn of(store: &Store, client_id: i64) -> Result<Mode, StoreError> {
+        let settings = store.client_settings(client_id).await?;
+        Ok(settings
+            .get(MODE_KEY)
+            .and_then(|v| Mode::parse(v))
+            .unwrap_or(Mode::Off))
+    }
+
+    /// The setting value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Dates => "dates",
+            Mode::Prepaid => "prepaid",
+        }
+    }
+}
+
+/// What a run over some customers did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChargeStats {
+    /// Accounts whose period had ended (or that were debtors).
+    pub checked: u64,
+    /// Charge transactions written.
+    pub charged: u64,
+    /// Their total, in money units (positive).
+    pub amount: i64,
+    /// Accounts extended.
+    pub extended: u64,
+    /// Accounts deactivated with `DEBT`.
+    pub deactivated: u64,
+    /// Debtors activated again.
+    pub reactivated: u64,
+}
+
+impl ChargeStats {
+    /// Adds another run's counts.
+    pub fn add(&mut self, o: &ChargeStats) {
+        self.checked += o.checked;
+        self.charged += o.charged;
+        self.amount += o.amount;
+        self.extended += o.extended;
+        self.deactivated += o.deactivated;
+        self.reactivated += o.reactivated;
+    }
+
+    /// Whether anything was written.
+    pub fn changed(&self) -> bool {
+        self.charged + self.extended + self.deactivated + self.reactivated > 0
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct DueAccount {
+    id: i64,
+    customer_id: i64,
+    status_reason: String,
+    deactivation_date: Option<i64>,
+    extension_date: Option<i64>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Chargeable {
+    customer_id: i64,
+    tariff_id: i64,
+    price: i64,
+    period: i64,
+}
+
+/// One account's new state.
+struct AccountChange {
+    id: i64,
+    active: bool,
+    reason: &'static str,
+    deactivation_date: Option<i64>,
+    extension_date: Option<i64>,
+}
+
+/// One charge to insert.
+struct Charge {
+    customer_id: i64,
+    ext_id: String,
+    amount: i64,
+    comment: String,
+}
+
+/// `t` plus `months` calendar months (UTC).
+pub fn add_months(t: i64, months: i64) -> Option<i64> {
+    let m = u32::try_from(months).ok()?;
+    DateTime::from_timestamp(t, 0)?
+        .checked_add_months(Months::new(m))
+        .map(|d| d.timestamp())
+}
+
+/// `yyyymmdd` of `t` (UTC).
+fn day(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y%m%d").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// The end of an account's paid period, if it has dates.
+fn period_end(a: &DueAccount) -> Option<i64> {
+    a.deactivation_date
+        .or_else(|| a.extension_date.and_then(|e| add_months(e, 1)))
+}
+
+/// Charges and extends the due accounts of the operator's customers with
+/// ids `lo..=hi`, at time `now`, inside `tx`. Returns the counts and an
+/// audit summary; the caller records the audit event (when
+/// [`ChargeStats::changed`]) and commits.
+pub async fn charge_range(
+    tx: &mut Tx,
+    client_id: i64,
+    lo: i64,
+    hi: i64,
+    now: i64,
+) -> Result<(ChargeStats, serde_json::Value), sqlx::Error> {
+    if let DbTx::Postgres(t) = tx.db() {
+        sqlx::query(
+            "SELECT id FROM customer WHERE client_id = $1 AND id BETWEEN $2 AND $3 \
+             ORDER BY id FOR UPDATE",
+        )
+        .bind(client_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut **t)
+        .await?;
+    }
+    let range = [
+        Arg::I64(client_id),
+        Arg::I64(lo),
+        Arg::I64(hi),
+        Arg::I64(now),
+    ];
+    let due: Vec<DueAccount> = rows(
+        tx,
+        "SELECT id, customer_id, status_reason, deactivation_date, extension_date FROM account \
+         WHERE client_id = $1 AND customer_id BETWEEN $2 AND $3 \
+           AND ((active AND status_reason = 'ACTIVE') OR status_reason = 'DEBT') \
+           AND (activation_date IS NULL OR activation_date <= $4) \
+           AND (deactivation_date IS NULL OR deactivation_date <= $4) \
+         ORDER BY customer_id, id",
+        &range,
+    )
+    .await?;
+    let due: Vec<DueAccount> = due
+        .into_iter()
+        .filter(|a| a.status_reason == "DEBT" || period_end(a).is_none_or(|e| e <= now))
+        .collect();
+    let mut stats = ChargeStats::default();
+    if due.is_empty() {
+        return Ok((stats, json!({})));
+    }
+    let balances: HashMap<i64, i64> = rows::<(i64, i64)>(
+        tx,
+        "SELECT id, balance FROM customer WHERE client_id = $1 AND id BETWEEN $2 AND $3",
+        &range[..3],
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let mut tariffs: HashMap<i64, Vec<Chargeable>> = HashMap::new();
+    for t in rows::<Chargeable>(
+        tx,
+        "SELECT ct.customer_id, t.id AS tariff_id, t.price, t.period \
+         FROM customer_tariff ct JOIN tariff t ON t.id = ct.tariff_id \
+         WHERE t.client_id = $1 AND ct.customer_id BETWEEN $2 AND $3 \
+           AND t.period > 0 AND NOT t.archived ORDER BY ct.customer_id, t.id",
+        &range[..3],
+    )
+    .await?
+    {
+        tariffs.entry(t.customer_id).or_default().push(t);
+    }
+
+    let mut balances = balances;
+    let mut changes = Vec::new();
+    let mut charges = Vec::new();
+    let mut debtors = Vec::new();
+    let mut reactivated = Vec::new();
+    for a in &due {
+        stats.checked += 1;
+        let list = tariffs
+            .get(&a.customer_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let total: i64 = list.iter().map(|t| t.price.max(0)).sum();
+        let months = list.iter().map(|t| t.period).min().unwrap_or(1);
+        let debtor = a.status_reason == "DEBT";
+        let mut start = if debtor {
+            now
+        } else {
+            period_end(a).unwrap_or(now)
+        };
+        let balance = balances.entry(a.customer_id).or_insert(0);
+        let mut extended = None;
+        for _ in 0..MAX_PERIODS {
+            if *balance < total {
+                break;
+            }
+            let Some(end) = add_months(start, months) else {
+                break;
+            };
+            for t in list.iter().filter(|t| t.price > 0) {
+                charges.push(Charge {
+                    customer_id: a.customer_id,
+                    ext_id: format!("charge:{}:{}:{}", a.id, t.tariff_id, day(start)),
+                    amount: -t.price,
+                    comment: format!(
+                        "tariff {} from {} (account {})",
+                        t.tariff_id,
+                        day(start),
+                        a.id
+                    ),
+                });
+            }
+            *balance -= total;
+            extended = Some((start, end));
+            if end > now {
+                break;
+            }
+            start = end;
+        }
+        match extended {
+            Some((from, until)) => {
+                stats.extended += 1;
+                if debtor {
+                    stats.reactivated += 1;
+                    reactivated.push(a.id);
+                }
+                changes.push(AccountChange {
+                    id: a.id,
+                    active: true,
+                    reason: "ACTIVE",
+                    deactivation_date: Some(until),
+                    extension_date: Some(from),
+                });
+            }
+            None if !debtor => {
+                stats.deactivated += 1;
+                debtors.push(a.id);
+                changes.push(AccountChange {
+                    id: a.id,
+                    active: false,
+                    reason: "DEBT",
+                    deactivation_date: a.deactivation_date,
+                    extension_date: a.extension_date,
+                });
+            }
+            None => {}
+        }
+    }
+
+    // Charges: only those inserted now change balances.
+    let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut written = Vec::new();
+    for chunk in charges.chunks(BULK_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO customer_transaction (client_id, customer_id, ext_id, amount, processed, \
+             transaction_type, comment, created_at) VALUES ",
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 6);
+        for (i, c) in chunk.iter().enumerate() {
+            let b = i * 6;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, TRUE, 0, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+            args.extend([
+                Arg::I64(client_id),
+                Arg::I64(c.customer_id),
+                Arg::Text(c.ext_id.clone()),
+                Arg::I64(c.amount),
+                Arg::Text(c.comment.clone()),
+                Arg::I64(now),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (client_id, ext_id) DO NOTHING RETURNING customer_id, amount, ext_id",
+        );
+        tx.mark_changed("customer_transaction");
+        let inserted: Vec<(i64, i64, String)> = rows(tx, &sql, &args).await?;
+        for (customer, amount, ext) in inserted {
+            *deltas.entry(customer).or_default() += amount;
+            stats.charged += 1;
+            stats.amount -= amount;
+            written.push(ext);
+        }
+    }
+    let deltas: Vec<(i64, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    for chunk in deltas.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    i * 2 + 2,
+                    i * 2 + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH v (id, delta) AS (VALUES {values}) \
+             UPDATE customer SET balance = customer.balance + v.delta, updated_at = $1 \
+             FROM v WHERE customer.id = v.id"
+        );
+        let mut args = vec![Arg::I64(now)];
+        for (id, d) in chunk {
+            args.extend([Arg::I64(*id), Arg::I64(*d)]);
+        }
+        exec(tx, "customer", &sql, &args).await?;
+    }
+    for chunk in changes.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5 + 1;
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BOOLEAN), CAST(${} AS TEXT), \
+                     CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH v (id, active, reason, deact, ext) AS (VALUES {values}) \
+             UPDATE account SET active = v.active, status_reason = v.reason, \
+             deactivation_date = v.deact, extension_date = v.ext, updated_at = $1 \
+             FROM v WHERE account.id = v.id"
+        );
+        let mut args = vec![Arg::I64(now)];
+        for c in chunk {
+            args.extend([
+                Arg::I64(c.id),
+                Arg::Bool(c.active),
+                Arg::Text(c.reason.to_string()),
+                Arg::OptI64(c.deactivation_date),
+                Arg::OptI64(c.extension_date),
+            ]);
+        }
+        exec(tx, "account", &sql, &args).await?;
+    }
+    let summary = json!({
+        "customers": [lo, hi],
+        "charges": written,
+        "amount": efir_core::money::Money(stats.amount).to_string(),
+        "extended": changes.iter().filter(|c| c.active).map(|c| json!({"account": c.id, "until": c.deactivation_date})).collect::<Vec<_>>(),
+        "deactivated": debtors,
+        "reactivated": reactivated,
+    });
+    Ok((stats, summary))
+}
+
+/// Retries the extension of one customer's accounts at once (after a
+/// payment), when the operator's mode is `prepaid`; an audited
+/// transaction of its own. Returns `None` when the mode is not prepaid.
+pub async fn retry_customer(
+    store: &Store,
+    actor: Actor,
+    client_id: i64,
+    customer_id: i64,
+) -> Result<Option<ChargeStats>, StoreError> {
+    if Mode::of(store, client_id).await? != Mode::Prepaid {
+        return Ok(None);
+    }
+    let now = efir_store::now();
+    let mut tx = store.begin(actor).await?;
+    let (stats, summary) = charge_range(&mut tx, client_id, customer_id, customer_id, now).await?;
+    if stats.changed() {
+        tx.audit(
+            Some(client_id),
+            "charge",
+            "customer",
+            Some(customer_id.to_string()),
+            json!({"stats": stats, "details": summary}),
+        )
+        .await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(Some(stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_calendar_months_in_utc() {
+        // 2026-01-31 00:00 UTC + 1 month = 2026-02-28.
+        let jan31 = 1_769_817_600;
+        assert_eq!(day(jan31), "20260131");
+        assert_eq!(day(add_months(jan31, 1).unwrap()), "20260228");
+        assert_eq!(day(add_months(jan31, 12).unwrap()), "20270131");
+        assert_eq!(add_months(jan31, -1), None);
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(Mode::parse("prepaid"), Some(Mode::Prepaid));
+        assert_eq!(Mode::parse("dates"), Some(Mode::Dates));
+        assert_eq!(Mode::parse("off"), Some(Mode::Off));
+        assert_eq!(Mode::parse("monthly"), None);
+    }
+}
