@@ -558,6 +558,9 @@ pub enum ManageCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Built-in billing runs.
+    #[command(flatten)]
+    Billing(crate::billing::BillingCommand),
 }
 
 /// `efir manage create-client`.
@@ -692,6 +695,7 @@ impl ManageCommand {
             ManageCommand::Restore { .. } => "restore",
             ManageCommand::Schedule(_) => "schedule",
             ManageCommand::AuditLog { .. } => "audit-log",
+            ManageCommand::Billing(cmd) => cmd.name(),
             ManageCommand::CheckStreamServices { .. } => "check-stream-services",
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
             ManageCommand::CacheChannelList { .. } => "cache-channel-list",

@@ -4,6 +4,7 @@
 //! configuration errors. Errors are one line on stderr (configuration
 //! checks print one line per problem).
 
+mod billing;
 mod cli;
 mod context;
 mod epg;
@@ -131,7 +132,8 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
 }
 
 /// What Efir schedules by itself: stream service health every minute, the
-/// EPG import at 05:00, 09:00 and 13:00 and the premieres twice a day.
+/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day,
+/// autopayments at 02:50 and the billing run at 03:00 UTC.
 fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
@@ -145,6 +147,10 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("check-stream-services", "* * * * *"),
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
+        // Billing: autopayments right before the nightly run; both do
+        // nothing for operators whose billing.mode is off.
+        entry("make-autopayments", "50 2 * * *"),
+        entry("check-accounts", "0 3 * * *"),
     ]
 }
 
