@@ -145,7 +145,7 @@ pub async fn make_autopayments(
             .unwrap_or(DEFAULT_LEAD_DAYS);
         let horizon = now + lead_days * 86_400;
         let sql = "SELECT c.id AS customer_id, c.balance, \
-               (SELECT COALESCE(SUM(t.price), 0) FROM customer_tariff ct \
+               (SELECT CAST(COALESCE(SUM(t.price), 0) AS BIGINT) FROM customer_tariff ct \
                   JOIN tariff t ON t.id = ct.tariff_id \
                   WHERE ct.customer_id = c.id AND t.period > 0 AND NOT t.archived \
                     AND t.price > 0) AS total, \
@@ -193,7 +193,7 @@ pub async fn make_autopayments(
             run.requested += 1;
             run.amount = Money(run.amount.units() + p.amount);
             match answer {
-                Ok(a) => match record(store, actor, &p, &a).await? {
+                Ok(a) => match record(store, actor, &p, &a, now).await? {
                     ProviderState::Confirmed => run.confirmed += 1,
                     ProviderState::Declined => run.declined += 1,
                     ProviderState::Pending => run.pending += 1,
@@ -280,8 +280,8 @@ async fn record(
     actor: &Actor,
     p: &PaymentRow,
     answer: &ProviderPayment,
+    now: i64,
 ) -> Result<ProviderState, BillingError> {
-    let now = efir_store::now();
     let state = match answer.status {
         ProviderState::Pending => "pending",
         ProviderState::Confirmed => "confirmed",
@@ -342,7 +342,7 @@ async fn record(
     .await?;
     tx.commit().await?;
     if credited {
-        retry_customer(store, actor.clone(), p.client_id, p.customer_id).await?;
+        retry_customer(store, actor.clone(), p.client_id, p.customer_id, now).await?;
         store
             .bump_counter(&efir_middleware::cache::generation_key(p.client_id))
             .await?;
@@ -397,7 +397,7 @@ pub async fn check_payment_status(
             let mut state = ProviderState::Pending;
             if let (Some(provider), false) = (&provider, p.provider_ref.is_empty()) {
                 match provider.payment_status(&p.provider_ref).await {
-                    Ok(answer) => state = record(store, actor, &p, &answer).await?,
+                    Ok(answer) => state = record(store, actor, &p, &answer, now).await?,
                     Err(e) => {
                         run.failed += 1;
                         note_error(store, p.id, &e.to_string(), now).await?;

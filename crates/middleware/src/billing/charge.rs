@@ -439,19 +439,19 @@ pub async fn charge_range(
     Ok((stats, summary))
 }
 
-/// Retries the extension of one customer's accounts at once (after a
-/// payment), when the operator's mode is `prepaid`; an audited
+/// Retries the extension of one customer's accounts at time `now` (after
+/// a payment), when the operator's mode is `prepaid`; an audited
 /// transaction of its own. Returns `None` when the mode is not prepaid.
 pub async fn retry_customer(
     store: &Store,
     actor: Actor,
     client_id: i64,
     customer_id: i64,
+    now: i64,
 ) -> Result<Option<ChargeStats>, StoreError> {
     if Mode::of(store, client_id).await? != Mode::Prepaid {
         return Ok(None);
     }
-    let now = efir_store::now();
     let mut tx = store.begin(actor).await?;
     let (stats, summary) = charge_range(&mut tx, client_id, customer_id, customer_id, now).await?;
     if stats.changed() {

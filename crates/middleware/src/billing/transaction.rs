@@ -159,7 +159,7 @@ pub(super) async fn create(
     if processed && amount.units() > 0 {
         let actor = Actor::Api(format!("billing:client-{}", client.id));
         if let Some(stats) =
-            super::charge::retry_customer(&mw.store, actor, client.id, customer.id).await?
+            super::charge::retry_customer(&mw.store, actor, client.id, customer.id, now).await?
         {
             extended = stats.extended;
             if stats.charged > 0 {
