@@ -167,11 +167,14 @@ async fn amounts(store: &Store, customer: i64) -> Vec<i64> {
         .unwrap())
 }
 
+/// id, active, status, deactivation and extension dates.
+type AccountRow = (i64, bool, String, Option<i64>, Option<i64>);
+
 /// Everything a second run must leave as it was.
 async fn snapshot(store: &Store) -> Value {
     let balances: Vec<(i64, i64)> = with_db!(store.pool(), p => sqlx::query_as(
         "SELECT id, balance FROM customer ORDER BY id").fetch_all(p).await.unwrap());
-    let accounts: Vec<(i64, bool, String, Option<i64>, Option<i64>)> = with_db!(store.pool(), p => sqlx::query_as(
+    let accounts: Vec<AccountRow> = with_db!(store.pool(), p => sqlx::query_as(
         "SELECT id, active, status_reason, deactivation_date, extension_date FROM account ORDER BY id")
         .fetch_all(p).await.unwrap());
     json!({

@@ -32,8 +32,8 @@ async fn migrate_then_status() {
         let out = env.manage(&["migrate"]);
         assert!(
             stdout(&out).contains(
-                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest); schema version 5"
-            ),
+                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin)"
+            ) && stdout(&out).contains("7 (billing)"),
             "{}",
             stdout(&out)
         );
