@@ -25,8 +25,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/efir-target}"
 for tool in psql python3; do
     command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 1; }
 done
-cargo build --release --locked -p efir >&2
-efir="$CARGO_TARGET_DIR/release/efir"
+if [[ -n ${EFIR_BIN:-} ]]; then
+    efir=$EFIR_BIN # a binary built elsewhere (a quick check with a debug build)
+else
+    cargo build --release --locked -p efir >&2
+    efir="$CARGO_TARGET_DIR/release/efir"
+fi
 work=$(mktemp -d)
 db="efir_bench_billing_$$"
 bench_url="${admin_url%/*}/$db"
