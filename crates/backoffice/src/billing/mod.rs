@@ -191,17 +191,22 @@ async fn check_prepaid(
     now: i64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ChargeStats, BillingError> {
-    let ids: Vec<i64> = with_db!(store.pool(), p => sqlx::query_scalar(
-        "SELECT id FROM customer WHERE client_id = $1 ORDER BY id")
-        .bind(client_id)
-        .fetch_all(p)
-        .await)?;
     let mut total = ChargeStats::default();
     let mut done = 0u64;
-    for chunk in ids.chunks(CHUNK) {
+    let mut after = i64::MIN;
+    loop {
+        // The next chunk's customer ids, by keyset.
+        let chunk: Vec<i64> = with_db!(store.pool(), p => sqlx::query_scalar(
+            "SELECT id FROM customer WHERE client_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(client_id)
+            .bind(after)
+            .bind(CHUNK as i64)
+            .fetch_all(p)
+            .await)?;
         let (Some(&lo), Some(&hi)) = (chunk.first(), chunk.last()) else {
-            continue;
+            break;
         };
+        after = hi;
         let mut tx = store.begin(actor.clone()).await?;
         let (stats, summary) = charge::charge_range(&mut tx, client_id, lo, hi, now).await?;
         if stats.changed() {
