@@ -366,17 +366,29 @@ async fn a_month_of_prepaid_nights() {
             "ACTIVE",
         )
         .await;
-        // c2: runs out: its period ended before the month (caught up at
-        // night 0); the next one ends mid-month with 5.00 left.
-        let old_end = n(0) - 24 * DAY;
-        let expected_debt = (month(old_end) - base) / DAY;
-        assert!((4..=7).contains(&expected_debt));
-        let (c2, a2) = subscriber(
+        // c2: cannot pay its period, which ends mid-month (5.00 for 10.00).
+        let expected_debt = 6;
+        let (c2, a2) =
+            subscriber(&store, op.id, 5 * U, &[basic, free], n(6), false, "ACTIVE").await;
+        // c8: its period ended long ago (no service since): one period from
+        // the first night, past periods never charged. c9: ended two days
+        // before the first night: the period continues from its end.
+        let (c8, a8) = subscriber(
             &store,
             op.id,
-            15 * U,
-            &[basic, free],
-            old_end,
+            100 * U,
+            &[basic],
+            n(0) - 40 * DAY,
+            false,
+            "ACTIVE",
+        )
+        .await;
+        let (c9, a9) = subscriber(
+            &store,
+            op.id,
+            100 * U,
+            &[basic],
+            n(0) - 2 * DAY,
             false,
             "ACTIVE",
         )
@@ -464,14 +476,29 @@ async fn a_month_of_prepaid_nights() {
             (true, "ACTIVE".into(), Some(month(month(n(2))))),
             "{label}"
         );
-        // c2: caught up (10), short at night 6, paid 20, charged 10.
-        assert_eq!(
-            amounts(&store, c2).await,
-            vec![-10 * U, 20 * U, -10 * U],
-            "{label}"
-        );
+        // c2: short at night 6, paid 20, charged 10.
+        assert_eq!(amounts(&store, c2).await, vec![20 * U, -10 * U], "{label}");
         assert_eq!(balance(&store, c2).await, 15 * U, "{label}");
         assert!(account_state(&store, a2).await.0, "{label}");
+        // Periods charged from `start` on through the last night, and the
+        // end of the last one.
+        let periods = |mut start: i64| {
+            let mut count = 0;
+            loop {
+                count += 1;
+                let end = month(start);
+                if end > n(34) {
+                    return (count, end);
+                }
+                start = end;
+            }
+        };
+        let (count8, until8) = periods(n(0));
+        assert_eq!(amounts(&store, c8).await, vec![-10 * U; count8], "{label}");
+        assert_eq!(account_state(&store, a8).await.2, Some(until8), "{label}");
+        let (count9, until9) = periods(n(0) - 2 * DAY);
+        assert_eq!(amounts(&store, c9).await, vec![-10 * U; count9], "{label}");
+        assert_eq!(account_state(&store, a9).await.2, Some(until9), "{label}");
         // c3: autopayment of 10.00, then charged 10.00 at night 11.
         assert_eq!(amounts(&store, c3).await, vec![10 * U, -10 * U], "{label}");
         assert_eq!(balance(&store, c3).await, 0, "{label}");

@@ -8,11 +8,14 @@
 //! is charged with one negative `customer_transaction` whose `ext_id` is
 //! `charge:<account>:<tariff>:<period start yyyymmdd>`, and the account is
 //! extended by the shortest period of those tariffs (calendar months, UTC;
-//! a day missing in the target month becomes its last day). A period that
-//! started while the run did not happen is charged too, up to
-//! [`MAX_PERIODS`] at once. When the balance does not cover every tariff,
-//! nothing is charged and the account is deactivated with status `DEBT`;
-//! a debtor that can pay again starts a new period now.
+//! a day missing in the target month becomes its last day). The new
+//! period starts where the old one ended, so the calendar day is kept when
+//! the run comes a little late; when it ended more than [`LATE_GRACE_SECS`]
+//! ago (the account had no service meanwhile: the device API refuses it
+//! after its deactivation date), the new period starts now, and past
+//! periods are never charged. When the balance does not cover every
+//! tariff, nothing is charged and the account is deactivated with status
+//! `DEBT`; a debtor that can pay again starts a new period now.
 //!
 //! Only accounts with status `ACTIVE` (and active) or `DEBT` take part:
 //! blocked or manually deactivated accounts are left alone.
@@ -41,9 +44,9 @@ use super::{exec, rows};
 /// The setting that selects the billing mode of an operator.
 pub const MODE_KEY: &str = "billing.mode";
 
-/// The most periods charged for one account in one run (catching up after
-/// runs that did not happen).
-pub const MAX_PERIODS: usize = 24;
+/// How long after the end of a period a run may come and still continue
+/// the period from its end date (7 days).
+pub const LATE_GRACE_SECS: i64 = 7 * 86_400;
 
 /// Rows per bulk statement (each row binds at most 8 values, which keeps
 /// a statement under SQLite's and PostgreSQL's parameter limits).
@@ -263,39 +266,30 @@ pub async fn charge_range(
         let total: i64 = list.iter().map(|t| t.price.max(0)).sum();
         let months = list.iter().map(|t| t.period).min().unwrap_or(1);
         let debtor = a.status_reason == "DEBT";
-        let mut start = if debtor {
-            now
-        } else {
-            period_end(a).unwrap_or(now)
+        let start = match period_end(a) {
+            Some(end) if !debtor && end > now - LATE_GRACE_SECS => end,
+            _ => now,
         };
         let balance = balances.entry(a.customer_id).or_insert(0);
         let mut extended = None;
-        for _ in 0..MAX_PERIODS {
-            if *balance < total {
-                break;
+        if *balance >= total {
+            if let Some(end) = add_months(start, months) {
+                for t in list.iter().filter(|t| t.price > 0) {
+                    charges.push(Charge {
+                        customer_id: a.customer_id,
+                        ext_id: format!("charge:{}:{}:{}", a.id, t.tariff_id, day(start)),
+                        amount: -t.price,
+                        comment: format!(
+                            "tariff {} from {} (account {})",
+                            t.tariff_id,
+                            day(start),
+                            a.id
+                        ),
+                    });
+                }
+                *balance -= total;
+                extended = Some((start, end));
             }
-            let Some(end) = add_months(start, months) else {
-                break;
-            };
-            for t in list.iter().filter(|t| t.price > 0) {
-                charges.push(Charge {
-                    customer_id: a.customer_id,
-                    ext_id: format!("charge:{}:{}:{}", a.id, t.tariff_id, day(start)),
-                    amount: -t.price,
-                    comment: format!(
-                        "tariff {} from {} (account {})",
-                        t.tariff_id,
-                        day(start),
-                        a.id
-                    ),
-                });
-            }
-            *balance -= total;
-            extended = Some((start, end));
-            if end > now {
-                break;
-            }
-            start = end;
         }
         match extended {
             Some((from, until)) => {
