@@ -750,3 +750,158 @@ async fn dates_mode_and_bad_input() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn subscription_model_after_migrate_to_nb() {
+    use efir_backoffice::billing::nb::migrate_to_nb;
+    use efir_middleware::billing::charge::{add_months, retry_customer};
+    for db in TestDb::both().await {
+        let store = db.store.clone();
+        let label = db.label;
+        let mw = start_middleware(&store).await;
+        let op = operator(&store, "prepaid", &[]).await;
+        let monthly = tariff(&store, op.id, 10 * U, 1, false).await;
+        let quarterly = tariff(&store, op.id, 3 * U, 3, false).await;
+        let system = tariff(&store, op.id, 5 * U, 0, false).await;
+        let t0 = today_midnight() + DAY;
+        let (c, a) = subscriber(
+            &store,
+            op.id,
+            30 * U,
+            &[monthly, quarterly, system],
+            t0,
+            false,
+            "ACTIVE",
+        )
+        .await;
+        let subs = "SELECT COUNT(*) FROM billing_subscription";
+        let portal = |base: String, key: String| async move {
+            let v: Value = reqwest::Client::new()
+                .get(format!("{base}/tvmiddleware/api/portal/settings/list/"))
+                .query(&[("client_id", op.id.to_string()), ("api_key", key)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["use_new_billing_logic"].clone()
+        };
+        assert_eq!(portal(mw.clone(), op.api_key.clone()).await, 0, "{label}");
+
+        // Without --yes: the plan, nothing written.
+        let audit = store.audit_count().await.unwrap();
+        let plan = migrate_to_nb(&store, &actor(), op.id, false, t0 - DAY)
+            .await
+            .unwrap();
+        assert_eq!(
+            (plan.customers, plan.subscriptions, plan.applied),
+            (1, 3, false),
+            "{label}"
+        );
+        assert_eq!(sql(&store, subs, &[]).await, 0);
+        assert_eq!(store.audit_count().await.unwrap(), audit);
+        assert!(migrate_to_nb(&store, &actor(), 999_999, true, t0)
+            .await
+            .is_err());
+        // With --yes, once.
+        let plan = migrate_to_nb(&store, &actor(), op.id, true, t0 - DAY)
+            .await
+            .unwrap();
+        assert!(plan.applied, "{label}");
+        assert_eq!(sql(&store, subs, &[]).await, 3);
+        let plan = migrate_to_nb(&store, &actor(), op.id, true, t0 - DAY)
+            .await
+            .unwrap();
+        assert!(plan.already_migrated && !plan.applied);
+        assert_eq!(sql(&store, subs, &[]).await, 3);
+        assert_eq!(portal(mw.clone(), op.api_key.clone()).await, 1, "{label}");
+
+        // The quarterly subscription ends ten days later than the monthly one.
+        let end_of = |tariff: i64| {
+            let store = store.clone();
+            async move {
+                sql(
+                    &store,
+                    "SELECT end_date FROM billing_subscription WHERE tariff_id = $1",
+                    &[tariff],
+                )
+                .await
+            }
+        };
+        with_db!(store.pool(), p => sqlx::query("UPDATE billing_subscription SET end_date = $1 WHERE tariff_id = $2")
+            .bind(t0 + 10 * DAY).bind(quarterly).execute(p).await.unwrap().rows_affected());
+        let check = |at: i64| {
+            let store = store.clone();
+            async move {
+                let runs = billing::check_accounts(&store, &actor(), Some(op.id), at, &|_| {})
+                    .await
+                    .unwrap();
+                let again =
+                    billing::check_accounts(&store, &actor(), Some(op.id), at + 60, &|_| {})
+                        .await
+                        .unwrap();
+                assert!(!again[0].stats.changed(), "second run: {:?}", again[0]);
+                runs.into_iter().next().unwrap()
+            }
+        };
+        let r = check(t0).await;
+        assert_eq!(
+            (r.stats.charged, r.stats.amount),
+            (1, 10 * U),
+            "{label}: {r:?}"
+        );
+        assert_eq!(end_of(monthly).await, add_months(t0, 1).unwrap());
+        assert_eq!(end_of(quarterly).await, t0 + 10 * DAY);
+        assert_eq!(
+            end_of(system).await,
+            t0,
+            "period-0 tariffs are never charged or extended"
+        );
+        // The account follows the earliest periodic end.
+        assert_eq!(
+            account_state(&store, a).await,
+            (true, "ACTIVE".into(), Some(t0 + 10 * DAY)),
+            "{label}"
+        );
+        let r = check(t0 + 10 * DAY).await;
+        assert_eq!((r.stats.charged, r.stats.amount), (1, 3 * U), "{label}");
+        assert_eq!(
+            end_of(quarterly).await,
+            add_months(t0 + 10 * DAY, 3).unwrap()
+        );
+        let m1 = add_months(t0, 1).unwrap();
+        let r = check(m1).await;
+        assert_eq!(r.stats.amount, 10 * U, "{label}");
+        assert_eq!(balance(&store, c).await, 7 * U);
+        // Next month: 7.00 left for 10.00: a debtor.
+        let m2 = add_months(t0, 2).unwrap();
+        let r = check(m2).await;
+        assert_eq!(
+            (r.stats.charged, r.stats.deactivated),
+            (0, 1),
+            "{label}: {r:?}"
+        );
+        assert_eq!(account_state(&store, a).await.1, "DEBT");
+        // A payment re-activates.
+        with_db!(store.pool(), p => sqlx::query("UPDATE customer SET balance = balance + $1 WHERE id = $2")
+            .bind(20 * U).bind(c).execute(p).await.unwrap().rows_affected());
+        let stats = retry_customer(&store, actor(), op.id, c, m2 + 3600)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stats.charged, stats.reactivated),
+            (1, 1),
+            "{label}: {stats:?}"
+        );
+        assert_eq!(balance(&store, c).await, 17 * U);
+        assert!(account_state(&store, a).await.0);
+        assert_eq!(
+            amounts(&store, c).await,
+            vec![-10 * U, -3 * U, -10 * U, -10 * U],
+            "{label}"
+        );
+        db.cleanup().await;
+    }
+}

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use efir_backoffice::billing::{self, payments};
+use efir_backoffice::billing::{self, nb, payments};
 use efir_store::Actor;
 use serde_json::json;
 
@@ -51,6 +51,19 @@ pub enum BillingCommand {
         #[arg(long, alias = "client_id")]
         client_id: Option<i64>,
     },
+    /// Move an operator to the subscription model ("new billing"): one
+    /// subscription per customer and tariff, each charged and extended on
+    /// its own end date. IRREVERSIBLE: take a backup first. Without --yes
+    /// it only prints what it would do and exits with an error.
+    #[command(name = "migrate-to-nb", alias = "migrate_to_nb")]
+    MigrateToNb {
+        /// The operator.
+        #[arg(long, alias = "client_id")]
+        client_id: i64,
+        /// Really migrate.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 impl BillingCommand {
@@ -60,6 +73,7 @@ impl BillingCommand {
             BillingCommand::CheckAccounts { .. } => "check-accounts",
             BillingCommand::MakeAutopayments { .. } => "make-autopayments",
             BillingCommand::CheckPaymentStatus { .. } => "check-payment-status",
+            BillingCommand::MigrateToNb { .. } => "migrate-to-nb",
         }
     }
 }
@@ -135,6 +149,29 @@ pub async fn run(ctx: &Ctx, cmd: BillingCommand, actor: Actor) -> Result<Report>
                 report.failed = Some(format!(
                     "{failed} provider requests failed (sent again next run)"
                 ));
+            }
+            Ok(report)
+        }
+        BillingCommand::MigrateToNb { client_id, yes } => {
+            let plan = nb::migrate_to_nb(store, &actor, client_id, yes, now).await?;
+            let text = if plan.already_migrated {
+                format!("operator {client_id} already uses the subscription model; nothing to do")
+            } else if plan.applied {
+                format!(
+                "operator {client_id} moved to the subscription model: {} subscriptions for {} customers",
+                plan.subscriptions, plan.customers
+            )
+            } else {
+                format!(
+                "would create {} subscriptions for {} customers of operator {client_id} (irreversible)",
+                plan.subscriptions, plan.customers
+            )
+            };
+            let mut report = Report::new(text, serde_json::to_value(&plan)?);
+            if !plan.applied && !plan.already_migrated {
+                report.failed = Some(
+                    "nothing changed: run again with --yes to migrate (take a backup first)".into(),
+                );
             }
             Ok(report)
         }

@@ -19,8 +19,10 @@
 //!   or a confirmed autopayment retries the extension at once.
 //!
 //! Every run is idempotent: a second run the same night changes nothing.
+//! [`nb::migrate_to_nb`] moves an operator to per-tariff subscriptions.
 //! Autopayments ([`payments`]) go through a [`provider::PaymentProvider`].
 
+pub mod nb;
 pub mod payments;
 pub mod provider;
 

@@ -211,6 +211,15 @@ pub async fn charge_range(
         Arg::I64(hi),
         Arg::I64(now),
     ];
+    let nb: Vec<(i64,)> = rows(
+        tx,
+        "SELECT client_id FROM billing_nb_client WHERE client_id = $1",
+        &range[..1],
+    )
+    .await?;
+    if !nb.is_empty() {
+        return charge_subscriptions(tx, client_id, lo, hi, now).await;
+    }
     let due: Vec<DueAccount> = rows(
         tx,
         "SELECT id, customer_id, status_reason, deactivation_date, extension_date FROM account \
@@ -429,6 +438,181 @@ pub async fn charge_range(
         "extended": changes.iter().filter(|c| c.active).map(|c| json!({"account": c.id, "until": c.deactivation_date})).collect::<Vec<_>>(),
         "deactivated": debtors,
         "reactivated": reactivated,
+    });
+    Ok((stats, summary))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct DueSubscription {
+    id: i64,
+    customer_id: i64,
+    tariff_id: i64,
+    end_date: i64,
+    price: i64,
+    period: i64,
+}
+
+/// The subscription model (after `migrate-to-nb`): each due subscription
+/// of a periodic tariff is charged (`charge:sub:<id>:<start yyyymmdd>`)
+/// and extended by its tariff's period on its own end date; a customer
+/// who cannot pay one has its active accounts deactivated with `DEBT`,
+/// and gets them back once nothing is left unpaid. Accounts'
+/// `deactivation_date` follows the earliest end of their periodic
+/// subscriptions. Row by row (subscription customers are few; the bulk
+/// path is the classic model's).
+async fn charge_subscriptions(
+    tx: &mut Tx,
+    client_id: i64,
+    lo: i64,
+    hi: i64,
+    now: i64,
+) -> Result<(ChargeStats, serde_json::Value), sqlx::Error> {
+    let range = [
+        Arg::I64(client_id),
+        Arg::I64(lo),
+        Arg::I64(hi),
+        Arg::I64(now),
+    ];
+    let due: Vec<DueSubscription> = rows(
+        tx,
+        "SELECT s.id, s.customer_id, s.tariff_id, s.end_date, t.price, t.period \
+         FROM billing_subscription s JOIN tariff t ON t.id = s.tariff_id \
+         WHERE s.client_id = $1 AND s.customer_id BETWEEN $2 AND $3 AND s.end_date <= $4 \
+           AND t.period > 0 AND NOT t.archived ORDER BY s.customer_id, s.end_date, s.id",
+        &range,
+    )
+    .await?;
+    let debtors_before: Vec<(i64,)> = rows(
+        tx,
+        "SELECT DISTINCT customer_id FROM account WHERE client_id = $1 \
+         AND customer_id BETWEEN $2 AND $3 AND status_reason = 'DEBT'",
+        &range[..3],
+    )
+    .await?;
+    let mut stats = ChargeStats::default();
+    if due.is_empty() && debtors_before.is_empty() {
+        return Ok((stats, json!({})));
+    }
+    let mut balances: HashMap<i64, i64> = rows::<(i64, i64)>(
+        tx,
+        "SELECT id, balance FROM customer WHERE client_id = $1 AND id BETWEEN $2 AND $3",
+        &range[..3],
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let mut unpaid: BTreeMap<i64, bool> = debtors_before.iter().map(|(c,)| (*c, false)).collect();
+    let mut written = Vec::new();
+    let mut touched = Vec::new();
+    for d in &due {
+        stats.checked += 1;
+        let balance = balances.entry(d.customer_id).or_insert(0);
+        let start = if d.end_date > now - LATE_GRACE_SECS {
+            d.end_date
+        } else {
+            now
+        };
+        let Some(end) = add_months(start, d.period) else {
+            continue;
+        };
+        if *balance < d.price {
+            unpaid.insert(d.customer_id, true);
+            continue;
+        }
+        unpaid.entry(d.customer_id).or_insert(false);
+        if d.price > 0 {
+            let ext = format!("charge:sub:{}:{}", d.id, day(start));
+            tx.mark_changed("customer_transaction");
+            let inserted: Vec<(i64,)> = rows(
+                tx,
+                "INSERT INTO customer_transaction (client_id, customer_id, ext_id, amount, \
+                 processed, transaction_type, comment, created_at) \
+                 VALUES ($1, $2, $3, $4, TRUE, 0, $5, $6) \
+                 ON CONFLICT (client_id, ext_id) DO NOTHING RETURNING customer_id",
+                &[
+                    Arg::I64(client_id),
+                    Arg::I64(d.customer_id),
+                    Arg::Text(ext.clone()),
+                    Arg::I64(-d.price),
+                    Arg::Text(format!("tariff {} from {}", d.tariff_id, day(start))),
+                    Arg::I64(now),
+                ],
+            )
+            .await?;
+            if !inserted.is_empty() {
+                exec(
+                    tx,
+                    "customer",
+                    "UPDATE customer SET balance = balance + $1, updated_at = $2 WHERE id = $3",
+                    &[Arg::I64(-d.price), Arg::I64(now), Arg::I64(d.customer_id)],
+                )
+                .await?;
+                stats.charged += 1;
+                stats.amount += d.price;
+                written.push(ext);
+            }
+        }
+        *balance -= d.price;
+        exec(
+            tx,
+            "billing_subscription",
+            "UPDATE billing_subscription SET start_date = $1, end_date = $2 WHERE id = $3",
+            &[Arg::I64(start), Arg::I64(end), Arg::I64(d.id)],
+        )
+        .await?;
+        stats.extended += 1;
+        touched.push(json!({"subscription": d.id, "until": end}));
+    }
+    let mut deactivated = Vec::new();
+    let mut reactivated = Vec::new();
+    for (customer, owes) in unpaid {
+        let next_end: Vec<(Option<i64>,)> = rows(
+            tx,
+            "SELECT MIN(s.end_date) FROM billing_subscription s JOIN tariff t ON t.id = s.tariff_id \
+             WHERE s.customer_id = $1 AND t.period > 0 AND NOT t.archived",
+            &[Arg::I64(customer)],
+        )
+        .await?;
+        let until = next_end.first().and_then(|(e,)| *e);
+        let changed = if owes {
+            exec(
+                tx,
+                "account",
+                "UPDATE account SET active = FALSE, status_reason = 'DEBT', updated_at = $1 \
+                 WHERE customer_id = $2 AND active AND status_reason = 'ACTIVE'",
+                &[Arg::I64(now), Arg::I64(customer)],
+            )
+            .await?
+        } else {
+            exec(
+                tx,
+                "account",
+                "UPDATE account SET active = TRUE, status_reason = 'ACTIVE', \
+                 deactivation_date = $1, updated_at = $2 \
+                 WHERE customer_id = $3 AND (status_reason = 'DEBT' \
+                   OR (status_reason = 'ACTIVE' AND active \
+                       AND (deactivation_date IS NULL OR deactivation_date <> $1)))",
+                &[Arg::OptI64(until), Arg::I64(now), Arg::I64(customer)],
+            )
+            .await?
+        };
+        let was_debtor = debtors_before.iter().any(|(c,)| *c == customer);
+        if owes && changed > 0 {
+            stats.deactivated += changed;
+            deactivated.push(customer);
+        } else if !owes && was_debtor {
+            stats.reactivated += changed;
+            reactivated.push(customer);
+        }
+    }
+    let summary = json!({
+        "customers": [lo, hi],
+        "model": "subscriptions",
+        "charges": written,
+        "amount": efir_core::money::Money(stats.amount).to_string(),
+        "extended": touched,
+        "deactivated_customers": deactivated,
+        "reactivated_customers": reactivated,
     });
     Ok((stats, summary))
 }
