@@ -185,6 +185,28 @@ async fn check_accounts_on_two_nights() {
                 .contains("provider_url"),
             "{v}"
         );
+        // migrate-to-nb without --yes: what it would do, non-zero, nothing written.
+        let out = env.manage(&["migrate_to_nb", "--client_id", &client_arg]);
+        assert!(!out.status.success());
+        assert!(
+            stdout(&out).contains("would create 2 subscriptions for 2 customers"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+        assert_eq!(store.audit_count().await.unwrap(), audit);
+        let v = run_json(
+            &env,
+            NIGHT2,
+            &["migrate-to-nb", "--client-id", &client_arg, "--yes"],
+        );
+        assert_eq!(v["applied"], true, "{v}");
+        let v = run_json(
+            &env,
+            NIGHT2,
+            &["migrate-to-nb", "--client-id", &client_arg, "--yes"],
+        );
+        assert_eq!(v["already_migrated"], true, "{v}");
         let help = env.manage(&["check-accounts", "--help"]);
         assert!(stdout(&help).contains("Idempotent"), "{}", stdout(&help));
 
