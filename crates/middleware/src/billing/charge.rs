@@ -20,6 +20,11 @@
 //! Only accounts with status `ACTIVE` (and active) or `DEBT` take part:
 //! blocked or manually deactivated accounts are left alone.
 //!
+//! An operator moved to the subscription model (`migrate-to-nb`, table
+//! `billing_nb_client`) is charged per subscription instead: each
+//! (customer, tariff) subscription on its own end date, extended by its
+//! tariff's period.
+//!
 //! The routine works on a range of customer ids inside the caller's
 //! transaction ([`charge_range`]), set-based: a few reads for the whole
 //! range, then bulk inserts and updates, so that the nightly run over a
