@@ -6,12 +6,15 @@
 //! - [`admin`]: the staff admin REST API under `/admin/api/` (logins,
 //!   roles, operator scoping, errors, JSON/CSV lists, the request log, the
 //!   audit-log search, operator settings), which the other parts extend;
+//! - [`billing`]: built-in billing runs (`check-accounts`, autopayments
+//!   through a payment provider, payment status checks);
 //! - [`settings`]: the per-operator settings the back office reads
 //!   (`billing.*`, `sms.*`, …) and their validation;
 //! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
 //!   sms-assistent.by, log, webhook) and sending with retries.
 
 pub mod admin;
+pub mod billing;
 pub mod settings;
 pub mod sms;
 

@@ -585,6 +585,9 @@ pub enum ManageCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
         days: Option<u32>,
     },
+    /// Built-in billing runs.
+    #[command(flatten)]
+    Billing(crate::billing::BillingCommand),
 }
 
 /// `efir manage create-client`.
@@ -722,6 +725,7 @@ impl ManageCommand {
             ManageCommand::ClientSet { .. } => "client-set",
             ManageCommand::ClientSettings { .. } => "client-settings",
             ManageCommand::ClearRequestLog { .. } => "clear-request-log",
+            ManageCommand::Billing(cmd) => cmd.name(),
             ManageCommand::CheckStreamServices { .. } => "check-stream-services",
             ManageCommand::DeleteAuthkeys { .. } => "delete-authkeys",
             ManageCommand::CacheChannelList { .. } => "cache-channel-list",

@@ -4,6 +4,7 @@
 //! configuration errors. Errors are one line on stderr (configuration
 //! checks print one line per problem).
 
+mod billing;
 mod cli;
 mod context;
 mod epg;
@@ -130,9 +131,7 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
     entries
 }
 
-/// What Efir schedules by itself: stream service health every minute, the
-/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day and the
-/// admin request-log clean-up at 04:15.
+/// What Efir schedules by itself (see the README's schedule table).
 fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
@@ -147,6 +146,10 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
         entry("clear-request-log", "15 4 * * *"),
+        // Billing: autopayments right before the nightly run; both do
+        // nothing for operators whose billing.mode is off.
+        entry("make-autopayments", "50 2 * * *"),
+        entry("check-accounts", "0 3 * * *"),
     ]
 }
 

@@ -135,6 +135,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             Ok(Report::new(text.trim_end(), serde_json::to_value(&report)?))
         }
         ManageCommand::GeoipImport { file } => geoip_import(ctx, &file, actor).await,
+        ManageCommand::Billing(cmd) => crate::billing::run(ctx, cmd, actor).await,
         ManageCommand::CacheChannelList { client_id } => {
             let ids = efir_middleware::ops::refresh_channel_lists(ctx.store(), client_id).await?;
             Ok(Report::new(

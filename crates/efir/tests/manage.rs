@@ -32,8 +32,8 @@ async fn migrate_then_status() {
         let out = env.manage(&["migrate"]);
         assert!(
             stdout(&out).contains(
-                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest); schema version 5"
-            ),
+                "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin)"
+            ) && stdout(&out).contains("7 (billing)"),
             "{}",
             stdout(&out)
         );
@@ -431,7 +431,13 @@ async fn builtin_schedule_and_middleware_commands() {
         .collect();
     assert_eq!(
         names,
-        vec!["check-stream-services", "epg-import", "epg-premiere-import"],
+        vec![
+            "check-stream-services",
+            "epg-import",
+            "epg-premiere-import",
+            "make-autopayments",
+            "check-accounts"
+        ],
         "built in by default"
     );
     let out = env

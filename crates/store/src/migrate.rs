@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0006_admin.sql"),
     },
+    Migration {
+        version: 7,
+        name: "billing",
+        sql: include_str!("../migrations/0007_billing.sql"),
+    },
 ];
 
 /// The state of one migration in a database.

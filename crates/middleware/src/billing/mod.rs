@@ -12,9 +12,12 @@
 //! * `account/create|modify|delete|info|list|activate|deactivate`,
 //!   `account/device/list|delete`, `account/message/create`;
 //! * `tariff/create|modify|list`, `tariff/basic/list`, `tariff/additional/list`;
-//! * `transaction/create`.
+//! * `transaction/create` (a processed payment retries the extension of
+//!   the customer's accounts at once when the operator bills prepaid,
+//!   see [`charge`]).
 
 mod account;
+pub mod charge;
 mod customer;
 mod tariff;
 mod transaction;

@@ -3,6 +3,7 @@
 use efir_core::money::Money;
 use efir_store::audit::Arg;
 use efir_store::clients::Client;
+use efir_store::Actor;
 use serde_json::{json, Value};
 
 use super::{begin, begin_read, exec, flag, ident, insert_id, ranged_i64, row, unique};
@@ -16,7 +17,9 @@ use crate::Middleware;
 /// change the balance), `transaction_type` (0 default, 1 film), `comment`,
 /// `activate_accounts` (with a resulting balance ≥ 0, activates the
 /// customer's accounts) → `transaction_id`, `customer_id`, `balance`,
-/// `duplicate`.
+/// `duplicate`, `accounts_extended` (a positive processed payment on a
+/// prepaid operator retries the extension of the customer's accounts,
+/// [`super::charge::retry_customer`]).
 pub(super) async fn create(
     mw: &Middleware,
     client: &Client,
@@ -150,12 +153,32 @@ pub(super) async fn create(
     )
     .await?;
     tx.commit().await?;
+    // A payment on a prepaid operator retries the extension at once: a
+    // debtor becomes active again when the balance now covers its tariffs.
+    let mut extended = 0;
+    if processed && amount.units() > 0 {
+        let actor = Actor::Api(format!("billing:client-{}", client.id));
+        if let Some(stats) =
+            super::charge::retry_customer(&mw.store, actor, client.id, customer.id, now).await?
+        {
+            extended = stats.extended;
+            if stats.charged > 0 {
+                let (b,): (i64,) = efir_store::with_db!(mw.store.pool(), p => sqlx::query_as(
+                    "SELECT balance FROM customer WHERE id = $1")
+                    .bind(customer.id)
+                    .fetch_one(p)
+                    .await)?;
+                new_balance = Money(b);
+            }
+        }
+    }
     Ok(json!({
         "transaction_id": id,
         "customer_id": customer.id,
         "balance": new_balance.to_string(),
         "duplicate": false,
         "accounts_activated": activated,
+        "accounts_extended": extended,
         "processed": flag(processed),
     }))
 }

@@ -323,7 +323,7 @@ pub(super) async fn parent_code_set(mw: &Middleware, call: &Call) -> Result<Valu
 
 /// `portal/settings/list/` (`api_key`, no session): what the portal shows
 /// and the operator's languages (default first).
-pub(super) async fn portal_settings(_mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
+pub(super) async fn portal_settings(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let api_key = call.params.get("api_key").unwrap_or("");
     let expected = call.client.api_key.as_bytes();
     if api_key.is_empty() || !efir_core::secret::constant_time_eq(api_key.as_bytes(), expected) {
@@ -331,6 +331,11 @@ pub(super) async fn portal_settings(_mw: &Middleware, call: &Call) -> Result<Val
     }
     let mut languages = vec![call.client.default_language.as_str()];
     languages.extend(call.client.additional_languages());
+    let new_billing: i64 = efir_store::with_db!(mw.store.pool(), p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM billing_nb_client WHERE client_id = $1")
+        .bind(call.client.id)
+        .fetch_one(p)
+        .await)?;
     Ok(json!({
         "show_tvchannels": 1,
         "show_archive": 1,
@@ -343,7 +348,7 @@ pub(super) async fn portal_settings(_mw: &Middleware, call: &Call) -> Result<Val
         "standby_timer": 0,
         "auth_mode": "password",
         "has_child_clients": 0,
-        "use_new_billing_logic": 0,
+        "use_new_billing_logic": i64::from(new_billing > 0),
         "portal_config": {},
         "default_language": call.client.default_language,
         "languages": languages,

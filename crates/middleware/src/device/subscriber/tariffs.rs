@@ -48,6 +48,8 @@ pub(super) struct TariffRow {
     videos_count: i64,
     /// When the customer got it; `None` if not assigned.
     pub(super) assigned_at: Option<i64>,
+    /// End of the subscription (operators on the subscription model).
+    pub(super) subscription_end: Option<i64>,
 }
 
 impl TariffRow {
@@ -77,7 +79,7 @@ impl TariffRow {
             "price_after_activation": money(self.price),
             "basic_tariff_priority": self.basic_tariff_priority,
             "is_assigned": i64::from(self.assigned_at.is_some()),
-            "subscription_end_date": Value::Null,
+            "subscription_end_date": crate::api::format_date(self.subscription_end),
             "is_virtual": 0,
             "available_to_unsubscribe": i64::from(self.available_to_unsubscribe),
             "channels_count": self.channels_count,
@@ -98,8 +100,9 @@ const TARIFF_SQL: &str = "SELECT t.id, t.ext_id, t.name, t.name_lang1, t.name_la
        WHERE tc.tariff_id = t.id AND c.enabled) AS channels_count, \
     (SELECT COUNT(*) FROM tariff_video tv JOIN video v ON v.id = tv.video_id \
        WHERE tv.tariff_id = t.id AND v.enabled) AS videos_count, \
-    ct.assigned_at \
+    ct.assigned_at, bs.end_date AS subscription_end \
     FROM tariff t LEFT JOIN customer_tariff ct ON ct.tariff_id = t.id AND ct.customer_id = $2 \
+    LEFT JOIN billing_subscription bs ON bs.tariff_id = t.id AND bs.customer_id = $2 \
     WHERE t.client_id = $1 AND NOT t.archived";
 
 /// The operator's non-archived tariffs, basic ones first, each with
