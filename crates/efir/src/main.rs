@@ -9,6 +9,7 @@ mod context;
 mod epg;
 mod ingest;
 mod manage;
+mod messages;
 mod router;
 mod runner;
 mod serve;
@@ -131,7 +132,8 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
 }
 
 /// What Efir schedules by itself: stream service health every minute, the
-/// EPG import at 05:00, 09:00 and 13:00 and the premieres twice a day.
+/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day and the
+/// outbox of SMS and e-mail (`resend-sms`) every 2 minutes.
 fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
@@ -145,6 +147,7 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("check-stream-services", "* * * * *"),
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
+        entry("resend-sms", "*/2 * * * *"),
     ]
 }
 

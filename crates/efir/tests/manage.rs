@@ -431,7 +431,12 @@ async fn builtin_schedule_and_middleware_commands() {
         .collect();
     assert_eq!(
         names,
-        vec!["check-stream-services", "epg-import", "epg-premiere-import"],
+        vec![
+            "check-stream-services",
+            "epg-import",
+            "epg-premiere-import",
+            "resend-sms"
+        ],
         "built in by default"
     );
     let out = env

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0006_admin.sql"),
     },
+    Migration {
+        version: 8,
+        name: "messages",
+        sql: include_str!("../migrations/0008_messages.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
