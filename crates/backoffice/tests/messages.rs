@@ -627,6 +627,7 @@ async fn screen_messages_reach_accounts_with_copies() {
             urgent: true,
             sms: true,
             email: true,
+            no_screen: false,
         };
         // One account, with copies.
         let s = send_screen(store, actor(), client, Target::Account(ann1), &msg, T0)
@@ -653,6 +654,29 @@ async fn screen_messages_reach_accounts_with_copies() {
             .await
             .unwrap();
         assert_eq!((s.screen, s.outbound_ids.len(), s.skipped), (3, 2, 2));
+        // Copies only, no screen message.
+        let only_sms = ScreenMessage {
+            text: "SMS only".into(),
+            sms: true,
+            no_screen: true,
+            ..ScreenMessage::default()
+        };
+        let s = send_screen(store, actor(), client, Target::Account(ann1), &only_sms, T0)
+            .await
+            .unwrap();
+        assert_eq!((s.screen, s.outbound_ids.len()), (0, 1));
+        let nothing = ScreenMessage {
+            text: "nowhere".into(),
+            no_screen: true,
+            ..ScreenMessage::default()
+        };
+        assert!(matches!(
+            send_screen(store, actor(), client, Target::Operator, &nothing, T0).await,
+            Err(MessageError::Invalid {
+                field: "channels",
+                ..
+            })
+        ));
         // Stored exactly as given.
         let rows = list(
             store,

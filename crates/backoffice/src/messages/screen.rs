@@ -36,6 +36,8 @@ pub struct ScreenMessage {
     pub sms: bool,
     /// Also send it by e-mail to the customer's address.
     pub email: bool,
+    /// Write no screen message: only the SMS and e-mail copies.
+    pub no_screen: bool,
 }
 
 /// What [`send_screen`] wrote.
@@ -76,6 +78,12 @@ pub async fn account(store: &Store, client_id: i64, account_id: i64) -> Result<A
 
 /// Checks a screen message's fields.
 pub fn validate(msg: &ScreenMessage) -> Result<()> {
+    if msg.no_screen && !msg.sms && !msg.email {
+        return Err(MessageError::invalid(
+            "channels",
+            "choose at least one of screen, sms and email",
+        ));
+    }
     check_subject(&msg.subject)?;
     check_text("text", &msg.text, MAX_SCREEN_TEXT_CHARS)?;
     if msg.sms && msg.text.chars().count() > crate::sms::MAX_TEXT_CHARS {
@@ -90,8 +98,8 @@ pub fn validate(msg: &ScreenMessage) -> Result<()> {
     Ok(())
 }
 
-/// Writes a screen message for every account of `target` and queues the
-/// copies asked for (one per customer). When sending to one account or
+/// Writes a screen message for every account of `target` (unless
+/// `no_screen`) and queues the copies asked for (one per customer). When sending to one account or
 /// customer, a copy that cannot go (no valid number or address) is an
 /// error and nothing is written; for a whole operator it is skipped and
 /// counted.
@@ -201,7 +209,7 @@ pub async fn send_screen(
     };
     let sql = "INSERT INTO message (client_id, customer_id, account_id, uuid, subject, text, \
                urgent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
-    for acc in &accounts {
+    for acc in accounts.iter().filter(|_| !msg.no_screen) {
         tx.mark_changed("message");
         let uuid = uuid::Uuid::new_v4().to_string();
         let id: i64 = efir_store::with_tx!(tx, c => sqlx::query_scalar(sql)
