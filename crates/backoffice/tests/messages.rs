@@ -5,7 +5,7 @@
 mod messages_support;
 
 use efir_backoffice::messages::clean::clean_old;
-use efir_backoffice::messages::expiry::send_expiry_notices;
+use efir_backoffice::messages::expiry::{send_expiry_notices, Copies};
 use efir_backoffice::messages::list::{list, ListFilter};
 use efir_backoffice::messages::outbox::{self, deliver_due, DueFilter};
 use efir_backoffice::messages::screen::{send_screen, ScreenMessage, Target};
@@ -15,6 +15,10 @@ use efir_store::{Actor, Store};
 use messages_support::*;
 
 const T0: i64 = 1_780_000_000;
+const SMS: Copies = Copies {
+    sms: true,
+    email: false,
+};
 const PASSWORD: &str = "pw-S3cret-value";
 const TEXT: &str = "Привет, мир! <b>1+1</b> & co";
 
@@ -740,7 +744,7 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
             ],
         )
         .await;
-        let ann = customer(store, client, "+79990000001", "").await;
+        let ann = customer(store, client, "+79990000001", "ann@example.com").await;
         let bob = customer(store, client, "", "").await;
         let day = 86_400;
         let soon = account(store, client, ann, "ann1", Some(T0 + 2 * day)).await;
@@ -748,7 +752,7 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
         let _past = account(store, client, ann, "ann3", Some(T0 - day)).await;
         let bob_soon = account(store, client, bob, "bob1", Some(T0 + day)).await;
 
-        let s = send_expiry_notices(store, actor(), client, 3, true, T0)
+        let s = send_expiry_notices(store, actor(), client, 3, SMS, T0)
             .await
             .unwrap();
         assert_eq!(
@@ -785,7 +789,7 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
         assert_eq!(sms[0].recipient, "+79990000001");
 
         // The same day again: nothing new.
-        let again = send_expiry_notices(store, actor(), client, 3, true, T0 + 3600)
+        let again = send_expiry_notices(store, actor(), client, 3, SMS, T0 + 3600)
             .await
             .unwrap();
         assert_eq!((again.screen, again.sms, again.already_sent), (0, 0, 2));
@@ -796,10 +800,14 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
         set(
             store,
             client,
-            &[(
-                "messages.expiry_text",
-                "Ends {date} ({days} d) for {abonement}",
-            )],
+            &[
+                (
+                    "messages.expiry_text",
+                    "Ends {date} ({days} d) for {abonement}",
+                ),
+                ("email.host", "127.0.0.1"),
+                ("email.from", "noreply@tv.example.com"),
+            ],
         )
         .await;
         efir_store::with_db!(store.pool(), p => sqlx::query(
@@ -810,10 +818,14 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
             .await
             .map(|_| ()))
         .unwrap();
-        let renewed = send_expiry_notices(store, actor(), client, 3, false, T0 + 3600)
+        let email = Copies {
+            sms: false,
+            email: true,
+        };
+        let renewed = send_expiry_notices(store, actor(), client, 3, email, T0 + 3600)
             .await
             .unwrap();
-        assert_eq!(renewed.screen, 1);
+        assert_eq!((renewed.screen, renewed.email), (1, 1), "{renewed:?}");
         let newest = &list(
             store,
             &ListFilter {
@@ -830,12 +842,12 @@ async fn expiry_notices_are_sent_once_per_account_and_date() {
         // Bad input.
         for days in [0, -1, 367] {
             assert!(matches!(
-                send_expiry_notices(store, actor(), client, days, false, T0).await,
+                send_expiry_notices(store, actor(), client, days, Copies::default(), T0).await,
                 Err(MessageError::Invalid { .. })
             ));
         }
         assert!(matches!(
-            send_expiry_notices(store, actor(), 999_999, 3, false, T0).await,
+            send_expiry_notices(store, actor(), 999_999, 3, Copies::default(), T0).await,
             Err(MessageError::NotFound(_))
         ));
         db.cleanup().await;

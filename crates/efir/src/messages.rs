@@ -38,8 +38,9 @@ pub enum MessagesCommand {
         client_id: Option<i64>,
     },
     /// Warn the accounts whose deactivation date (or paid period end) falls
-    /// within the next N days with a screen message and, with --send-sms,
-    /// an SMS; each account once per end date (run it every evening).
+    /// within the next N days with a screen message and, with --send-sms or
+    /// --send-email, an SMS or e-mail; each account once per end date (run
+    /// it every evening).
     #[command(alias = "send_activation_expires_messages")]
     SendActivationExpiresMessages {
         /// The operator.
@@ -52,6 +53,9 @@ pub enum MessagesCommand {
         /// Also send an SMS to the customer's mobile number.
         #[arg(long, alias = "send_sms")]
         send_sms: bool,
+        /// Also send an e-mail to the customer's address.
+        #[arg(long, alias = "send_email")]
+        send_email: bool,
     },
 }
 
@@ -119,14 +123,19 @@ pub async fn run(ctx: &Ctx, cmd: MessagesCommand, actor: Actor) -> Result<Report
             client_id,
             days_count,
             send_sms,
+            send_email,
         } => {
             let bar = crate::manage::spinner(ctx, "warning accounts");
+            let copies = expiry::Copies {
+                sms: send_sms,
+                email: send_email,
+            };
             let summary = expiry::send_expiry_notices(
                 store,
                 actor.clone(),
                 client_id,
                 days_count,
-                send_sms,
+                copies,
                 now,
             )
             .await?;
@@ -134,20 +143,25 @@ pub async fn run(ctx: &Ctx, cmd: MessagesCommand, actor: Actor) -> Result<Report
                 "{} accounts end within {days_count} days: {} warned now, {} already warned",
                 summary.due, summary.screen, summary.already_sent
             );
-            if send_sms {
-                // Send the new SMS right away; failures are retried by
+            if send_sms || send_email {
+                // Send the new copies right away; failures are retried by
                 // resend-sms.
                 let filter = DueFilter {
                     client_id: Some(client_id),
-                    channel: Some(efir_backoffice::messages::Channel::Sms),
+                    channel: None,
                     ids: None,
                 };
                 let sent = outbox::deliver_due(store, &http()?, actor, &filter, now)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 text.push_str(&format!(
-                    "; {} SMS queued ({} without a valid number), {} sent",
-                    summary.sms, summary.sms_skipped, sent.sent
+                    "; {} SMS queued ({} without a valid number), {} e-mails queued ({} without \
+                     a valid address), {} sent",
+                    summary.sms,
+                    summary.sms_skipped,
+                    summary.email,
+                    summary.email_skipped,
+                    sent.sent
                 ));
             }
             if let Some(b) = bar {

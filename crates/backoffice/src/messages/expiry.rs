@@ -5,7 +5,7 @@
 //! `extension_date` (the end of the paid period). Each active account whose
 //! end falls after now and within `days` days gets a screen message (and,
 //! on request, an SMS to its customer's mobile number), at most once per
-//! account and end date: `expiry_notice` remembers what was sent, so
+//! account and end date (optionally also by e-mail): `expiry_notice` remembers what was sent, so
 //! running the command again the same day sends nothing new, and a renewed
 //! account is warned again before its new end.
 //!
@@ -54,6 +54,19 @@ pub struct ExpirySummary {
     pub already_sent: u64,
     /// SMS not queued: the customer has no valid mobile number.
     pub sms_skipped: u64,
+    /// E-mails queued now.
+    pub email: u64,
+    /// E-mails not queued: the customer has no valid address.
+    pub email_skipped: u64,
+}
+
+/// Which copies of the notice to send besides the screen message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Copies {
+    /// An SMS to the customer's mobile number.
+    pub sms: bool,
+    /// An e-mail to the customer's address.
+    pub email: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -63,6 +76,7 @@ struct Due {
     abonement: String,
     ends_at: i64,
     mobile_phone_number: String,
+    email: String,
 }
 
 /// Fills a template.
@@ -78,14 +92,15 @@ pub fn render(template: &str, ends_at: i64, now: i64, abonement: &str) -> String
 }
 
 /// Warns the accounts of `client_id` whose end falls within `days` days
-/// after `now`; with `send_sms`, also queues an SMS to each customer's
-/// mobile number. Each account is warned once per end date.
+/// after `now`; `copies` also queues an SMS to each customer's mobile
+/// number and/or an e-mail to its address. Each account is warned once
+/// per end date.
 pub async fn send_expiry_notices(
     store: &Store,
     actor: Actor,
     client_id: i64,
     days: i64,
-    send_sms: bool,
+    copies: Copies,
     now: i64,
 ) -> Result<ExpirySummary> {
     if !(1..=MAX_DAYS).contains(&days) {
@@ -95,8 +110,11 @@ pub async fn send_expiry_notices(
         ));
     }
     let client = super::client(store, client_id).await?;
-    if send_sms {
+    if copies.sms {
         outbox::require_channel(store, client_id, Channel::Sms).await?;
+    }
+    if copies.email {
+        outbox::require_channel(store, client_id, Channel::Email).await?;
     }
     let settings = store.client_settings(client_id).await?;
     let ru = client.default_language.starts_with("ru");
@@ -117,7 +135,7 @@ pub async fn send_expiry_notices(
         .unwrap_or_else(|| if ru { DEFAULT_TEXT_RU } else { DEFAULT_TEXT_EN }.into());
     let sql = "SELECT a.id, a.customer_id, a.abonement, \
                COALESCE(a.deactivation_date, a.extension_date) AS ends_at, \
-               c.mobile_phone_number \
+               c.mobile_phone_number, c.email \
                FROM account a JOIN customer c ON c.id = a.customer_id \
                WHERE a.client_id = $1 AND a.active = $2 \
                AND COALESCE(a.deactivation_date, a.extension_date) > $3 \
@@ -172,7 +190,25 @@ pub async fn send_expiry_notices(
             .await)?;
         summary.screen += 1;
         let mut sms_id = None;
-        if send_sms {
+        let mut email_id = None;
+        if copies.email {
+            let copy = NewOutbound {
+                client_id,
+                customer_id: Some(acc.customer_id),
+                account_id: Some(acc.id),
+                channel: Channel::Email,
+                recipient: acc.email.trim().to_string(),
+                subject: subject.clone(),
+                body: text.clone(),
+            };
+            if outbox::validate(&copy).is_ok() {
+                email_id = Some(outbox::queue_in(&mut tx, &copy, now).await?);
+                summary.email += 1;
+            } else {
+                summary.email_skipped += 1;
+            }
+        }
+        if copies.sms {
             let copy = NewOutbound {
                 client_id,
                 customer_id: Some(acc.customer_id),
@@ -194,7 +230,12 @@ pub async fn send_expiry_notices(
             "expiry_notice",
             "account",
             Some(acc.id.to_string()),
-            json!({"ends_at": acc.ends_at, "message_id": message_id, "sms_id": sms_id}),
+            json!({
+                "ends_at": acc.ends_at,
+                "message_id": message_id,
+                "sms_id": sms_id,
+                "email_id": email_id,
+            }),
         )
         .await?;
         tx.commit().await?;
