@@ -262,3 +262,50 @@ pub fn check_attempts(v: &str) -> Result<(), String> {
 pub fn check_address(v: &str) -> bool {
     efir_store::clients::is_email(v) && v.parse::<Mailbox>().is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_defaults_and_errors() {
+        assert!(EmailSettings::from_settings(&settings(&[]))
+            .unwrap()
+            .is_none());
+        let s = EmailSettings::from_settings(&settings(&[
+            ("email.host", "smtp.example.com"),
+            ("email.from", "noreply@example.com"),
+            ("email.tls", "tls"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((s.port, s.tls, s.attempts), (465, TlsMode::Tls, 3));
+        let s = EmailSettings::from_settings(&settings(&[
+            ("email.host", "smtp.example.com"),
+            ("email.from", "noreply@example.com"),
+            ("email.username", "u"),
+            ("email.password", "pw-S3cret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((s.port, s.tls), (587, TlsMode::Starttls));
+        assert!(!format!("{s:?}").contains("pw-S3cret"));
+        let err = EmailSettings::from_settings(&settings(&[("email.host", "smtp.example.com")]))
+            .unwrap_err();
+        assert!(err.contains("email.from"), "{err}");
+        let err = EmailSettings::from_settings(&settings(&[
+            ("email.host", "smtp.example.com"),
+            ("email.from", "noreply@example.com"),
+            ("email.username", "u"),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("email.password"), "{err}");
+    }
+}

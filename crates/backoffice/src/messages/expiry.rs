@@ -242,3 +242,21 @@ pub async fn send_expiry_notices(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn templates_are_filled() {
+        let now = 1_767_225_600; // 2026-01-01T00:00:00Z
+        let text = render(
+            "{abonement}: {date}, {days} d",
+            now + 2 * 86_400 + 5,
+            now,
+            "ann1",
+        );
+        assert_eq!(text, "ann1: 2026-01-03, 3 d");
+        assert_eq!(render("plain", now, now, "x"), "plain");
+    }
+}

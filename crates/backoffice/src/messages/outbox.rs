@@ -576,3 +576,15 @@ pub fn mask(channel: Channel, recipient: &str) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_masked() {
+        assert_eq!(mask(Channel::Sms, "+79991234567"), "+7999***67");
+        assert_eq!(mask(Channel::Email, "ann@example.com"), "a***@example.com");
+        assert_eq!(mask(Channel::Sms, "123"), "***");
+    }
+}
