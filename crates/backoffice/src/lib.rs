@@ -10,11 +10,14 @@
 //!   through a payment provider, payment status checks);
 //! - [`settings`]: the per-operator settings the back office reads
 //!   (`billing.*`, `sms.*`, …) and their validation;
+//! - [`messages`]: the outbox of SMS and e-mail, screen messages to
+//!   accounts, customers or a whole operator, expiry notices, cleaning;
 //! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
 //!   sms-assistent.by, log, webhook) and sending with retries.
 
 pub mod admin;
 pub mod billing;
+pub mod messages;
 pub mod settings;
 pub mod sms;
 

@@ -20,7 +20,11 @@ pub struct SettingSpec {
 
 /// Every setting, by part.
 pub fn specs() -> Vec<&'static SettingSpec> {
-    let parts: [&'static [SettingSpec]; 2] = [crate::billing::SETTINGS, crate::sms::SETTINGS];
+    let parts: [&'static [SettingSpec]; 3] = [
+        crate::billing::SETTINGS,
+        crate::sms::SETTINGS,
+        crate::messages::SETTINGS,
+    ];
     parts.iter().flat_map(|p| p.iter()).collect()
 }
 

@@ -545,6 +545,9 @@ pub enum ManageCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Messages: outbox delivery, cleaning, expiry notices.
+    #[command(flatten)]
+    Messages(crate::messages::MessagesCommand),
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -752,6 +755,7 @@ impl ManageCommand {
             ManageCommand::JobCancel { .. } => "job-cancel",
             ManageCommand::JobRetry { .. } => "job-retry",
             ManageCommand::WorkerList { .. } => "worker-list",
+            ManageCommand::Messages(m) => m.name(),
         }
     }
 

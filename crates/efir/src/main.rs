@@ -10,6 +10,7 @@ mod context;
 mod epg;
 mod ingest;
 mod manage;
+mod messages;
 mod router;
 mod runner;
 mod serve;
@@ -150,6 +151,7 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         // nothing for operators whose billing.mode is off.
         entry("make-autopayments", "50 2 * * *"),
         entry("check-accounts", "0 3 * * *"),
+        entry("resend-sms", "*/2 * * * *"),
     ]
 }
 

@@ -435,8 +435,10 @@ async fn builtin_schedule_and_middleware_commands() {
             "check-stream-services",
             "epg-import",
             "epg-premiere-import",
+            "clear-request-log",
             "make-autopayments",
-            "check-accounts"
+            "check-accounts",
+            "resend-sms"
         ],
         "built in by default"
     );

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "billing",
         sql: include_str!("../migrations/0007_billing.sql"),
     },
+    Migration {
+        version: 8,
+        name: "messages",
+        sql: include_str!("../migrations/0008_messages.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
