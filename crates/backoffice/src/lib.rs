@@ -6,10 +6,13 @@
 //! - [`settings`]: the per-operator settings the back office reads
 //!   (`billing.*`, `sms.*`, …) and their validation;
 //! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
-//!   sms-assistent.by, log, webhook) and sending with retries.
+//!   sms-assistent.by, log, webhook) and sending with retries;
+//! - [`stats`]: sessions online, daily statistics, subscriber dynamics,
+//!   viewing events, clean-ups and their admin API.
 
 pub mod settings;
 pub mod sms;
+pub mod stats;
 
 use axum::Router;
 use efir_store::Store;

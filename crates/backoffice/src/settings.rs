@@ -20,7 +20,7 @@ pub struct SettingSpec {
 
 /// Every setting, by part.
 pub fn specs() -> Vec<&'static SettingSpec> {
-    let parts: [&'static [SettingSpec]; 1] = [crate::sms::SETTINGS];
+    let parts: [&'static [SettingSpec]; 2] = [crate::sms::SETTINGS, crate::stats::SETTINGS];
     parts.iter().flat_map(|p| p.iter()).collect()
 }
 

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0006_admin.sql"),
     },
+    Migration {
+        version: 9,
+        name: "stats",
+        sql: include_str!("../migrations/0009_stats.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
