@@ -545,6 +545,9 @@ pub enum ManageCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Statistics and reports.
+    #[command(flatten)]
+    Stats(crate::stats::StatsCommand),
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -718,6 +721,7 @@ impl ManageCommand {
             ManageCommand::JobCancel { .. } => "job-cancel",
             ManageCommand::JobRetry { .. } => "job-retry",
             ManageCommand::WorkerList { .. } => "worker-list",
+            ManageCommand::Stats(c) => c.name(),
         }
     }
 

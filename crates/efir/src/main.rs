@@ -12,6 +12,7 @@ mod manage;
 mod router;
 mod runner;
 mod serve;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -146,6 +147,9 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
     ]
+    .into_iter()
+    .chain(stats::SCHEDULE.iter().map(|(name, cron)| entry(name, cron)))
+    .collect()
 }
 
 fn init_telemetry(config: &Config, component: &str) -> Result<efir_telemetry::Telemetry> {
