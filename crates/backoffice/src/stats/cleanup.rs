@@ -8,8 +8,8 @@
 //!   operator's viewing events (`viewing_event`) that started more than N
 //!   days ago;
 //! - `reports-remove-old-data --days N`: the data behind the charts: online
-//!   samples, daily online maxima and subscriber dynamics buckets older
-//!   than N days.
+//!   samples taken and daily online maxima of days ended more than N days
+//!   ago, and subscriber dynamics buckets that started more than N days ago.
 //!
 //! A days value below 1 is refused before anything is touched; each run
 //! is one audited transaction whose event holds what was deleted.
