@@ -38,52 +38,97 @@ async fn online_now_and_the_daily_maximum_across_a_day() {
         session(s, accb, D + 8 * H + 60, far).await;
 
         let at = D + 8 * H + 180;
-        assert_eq!(online::online_now(s, a, at, 300).await.unwrap(), 2, "{}", db.label);
-        let run = online::cache_max_online(s, actor(), at, None).await.unwrap();
+        assert_eq!(
+            online::online_now(s, a, at, 300).await.unwrap(),
+            2,
+            "{}",
+            db.label
+        );
+        let run = online::cache_max_online(s, actor(), at, None)
+            .await
+            .unwrap();
         assert_eq!(run.len(), 2);
         let alpha = run.iter().find(|x| x.client_id == a).unwrap();
         let beta = run.iter().find(|x| x.client_id == b).unwrap();
         assert_eq!((alpha.online, alpha.max_online, alpha.max_at), (2, 2, at));
-        assert_eq!((beta.online, beta.max_online), (1, 1), "other operator counted apart");
+        assert_eq!(
+            (beta.online, beta.max_online),
+            (1, 1),
+            "other operator counted apart"
+        );
 
         // Midday: only s3 is recent; the maximum stays 2 from 08:03.
         let noon = D + 12 * H + 60;
-        let run = online::cache_max_online(s, actor(), noon, Some(&[a])).await.unwrap();
-        assert_eq!((run[0].online, run[0].max_online, run[0].max_at), (1, 2, at));
+        let run = online::cache_max_online(s, actor(), noon, Some(&[a]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (run[0].online, run[0].max_online, run[0].max_at),
+            (1, 2, at)
+        );
 
         // Evening peak: all three seen within the window → new maximum.
         seen(s, s1, D + 20 * H).await;
         seen(s, s2, D + 20 * H + 60).await;
         seen(s, s3, D + 20 * H + 120).await;
         let peak = D + 20 * H + 180;
-        let run = online::cache_max_online(s, actor(), peak, Some(&[a])).await.unwrap();
-        assert_eq!((run[0].online, run[0].max_online, run[0].max_at), (3, 3, peak));
+        let run = online::cache_max_online(s, actor(), peak, Some(&[a]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (run[0].online, run[0].max_online, run[0].max_at),
+            (3, 3, peak)
+        );
         // An equal sample later keeps the first time the maximum was reached.
-        let run = online::cache_max_online(s, actor(), peak + 60, Some(&[a])).await.unwrap();
-        assert_eq!((run[0].online, run[0].max_online, run[0].max_at), (3, 3, peak));
+        let run = online::cache_max_online(s, actor(), peak + 60, Some(&[a]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (run[0].online, run[0].max_online, run[0].max_at),
+            (3, 3, peak)
+        );
 
         // A shorter window (setting) counts fewer sessions.
         seen(s, s3, peak + 30).await;
         assert_eq!(online::online_now(s, a, peak + 61, 300).await.unwrap(), 3);
         set_window(s, a, "60").await;
-        let run = online::cache_max_online(s, actor(), peak + 61, Some(&[a])).await.unwrap();
+        let run = online::cache_max_online(s, actor(), peak + 61, Some(&[a]))
+            .await
+            .unwrap();
         assert_eq!(run[0].online, 1, "{}: only s3 within 60 s", db.label);
 
         // Late evening: nobody; the next UTC day starts a new maximum.
         let late = D + 23 * H + 59 * 60;
-        let run = online::cache_max_online(s, actor(), late, Some(&[a])).await.unwrap();
+        let run = online::cache_max_online(s, actor(), late, Some(&[a]))
+            .await
+            .unwrap();
         assert_eq!((run[0].online, run[0].max_online), (0, 3));
         let next = D + 86_400 + 240;
-        let run = online::cache_max_online(s, actor(), next, Some(&[a])).await.unwrap();
-        assert_eq!((run[0].day, run[0].max_online, run[0].max_at), (D + 86_400, 0, next));
+        let run = online::cache_max_online(s, actor(), next, Some(&[a]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (run[0].day, run[0].max_online, run[0].max_at),
+            (D + 86_400, 0, next)
+        );
 
         let series = online::daily_max(s, Some(a), D, D + 86_400).await.unwrap();
-        let got: Vec<_> = series.iter().map(|m| (m.day, m.max_online, m.max_at, m.samples)).collect();
-        assert_eq!(got, vec![(D, 3, peak, 6), (D + 86_400, 0, next, 1)], "{}", db.label);
+        let got: Vec<_> = series
+            .iter()
+            .map(|m| (m.day, m.max_online, m.max_at, m.samples))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(D, 3, peak, 6), (D + 86_400, 0, next, 1)],
+            "{}",
+            db.label
+        );
         assert_eq!(count(s, "stats_online_sample").await, 8);
 
         // Unknown operators are refused before anything is written.
-        let e = online::cache_max_online(s, actor(), next, Some(&[9999])).await.unwrap_err();
+        let e = online::cache_max_online(s, actor(), next, Some(&[9999]))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("9999"), "{e}");
         assert_eq!(count(s, "stats_online_sample").await, 8);
         db.cleanup().await;
@@ -122,7 +167,9 @@ async fn daily_statistics_are_exact_and_recomputing_replaces_the_row() {
 
         let (sess, _) = session(s, a1, D + 19 * H, D + 10 * 86_400).await;
         let _ = sess;
-        online::cache_max_online(s, actor(), D + 19 * H + 30, Some(&[a])).await.unwrap();
+        online::cache_max_online(s, actor(), D + 19 * H + 30, Some(&[a]))
+            .await
+            .unwrap();
 
         let now = D + 86_400 + 10 * 60;
         let rows = daily::collect(s, actor(), D, now, None).await.unwrap();
@@ -133,9 +180,18 @@ async fn daily_statistics_are_exact_and_recomputing_replaces_the_row() {
         // a1 and the new account; one deactivated during the day, one before.
         assert_eq!(r.active_accounts, 2);
         assert_eq!(r.deactivations, 1);
-        assert_eq!(r.payments, "19.75".parse::<efir_core::money::Money>().unwrap().units());
+        assert_eq!(
+            r.payments,
+            "19.75".parse::<efir_core::money::Money>().unwrap().units()
+        );
         assert_eq!(r.payments_count, 2);
-        assert_eq!(r.charges, "10.0001".parse::<efir_core::money::Money>().unwrap().units());
+        assert_eq!(
+            r.charges,
+            "10.0001"
+                .parse::<efir_core::money::Money>()
+                .unwrap()
+                .units()
+        );
         assert_eq!(r.charges_count, 2);
         assert_eq!((r.viewing_events, r.viewing_seconds), (2, 1800));
         assert_eq!((r.max_online, r.max_online_at), (1, Some(D + 19 * H + 30)));
@@ -147,19 +203,25 @@ async fn daily_statistics_are_exact_and_recomputing_replaces_the_row() {
         assert_eq!((rb.customers, rb.payments_count), (1, 1));
 
         // Recomputing replaces the row; a late payment is picked up.
-        let again = daily::collect(s, actor(), D, now + 60, Some(&[a])).await.unwrap();
+        let again = daily::collect(s, actor(), D, now + 60, Some(&[a]))
+            .await
+            .unwrap();
         let mut same = again[0].clone();
         same.computed_at = r.computed_at;
         assert_eq!(&same, r, "{}: recomputation changes nothing", db.label);
         transaction(s, a, old2, "0.25", D + 22 * H).await;
-        daily::collect(s, actor(), D, now + 120, Some(&[a])).await.unwrap();
+        daily::collect(s, actor(), D, now + 120, Some(&[a]))
+            .await
+            .unwrap();
         let stored = daily::stored(s, Some(a), D, D).await.unwrap();
         assert_eq!(stored.len(), 1, "one row per operator and day");
         assert_eq!(stored[0].payments, 200_000);
         assert_eq!(count(s, "stats_daily").await, 2);
 
         // A future day is refused.
-        let e = daily::collect(s, actor(), D + 2 * 86_400, now, None).await.unwrap_err();
+        let e = daily::collect(s, actor(), D + 2 * 86_400, now, None)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("future"), "{e}");
         db.cleanup().await;
     }
@@ -181,15 +243,31 @@ async fn dynamics_are_incremental() {
             .await
             .unwrap();
         let computed = |runs: &[dynamic::DynamicRun], g: dynamic::Granularity| {
-            runs.iter().find(|r| r.granularity == g).map(|r| (r.computed, r.first_run)).unwrap()
+            runs.iter()
+                .find(|r| r.granularity == g)
+                .map(|r| (r.computed, r.first_run))
+                .unwrap()
         };
         // From 2026-02-01: 28 + 9 days and 10 hours of March 10.
-        assert_eq!(computed(&first, dynamic::Granularity::Hour), ((28 + 9) * 24 + 10, true));
+        assert_eq!(
+            computed(&first, dynamic::Granularity::Hour),
+            ((28 + 9) * 24 + 10, true)
+        );
         assert_eq!(computed(&first, dynamic::Granularity::Day), (28 + 9, true));
         assert_eq!(computed(&first, dynamic::Granularity::Month), (1, true));
-        let hours_before = dynamic::stored(s, Some(a), dynamic::Granularity::Hour, 0, now).await.unwrap();
+        let hours_before = dynamic::stored(s, Some(a), dynamic::Granularity::Hour, 0, now)
+            .await
+            .unwrap();
         let h2 = hours_before.iter().find(|b| b.bucket == D + 2 * H).unwrap();
-        assert_eq!((h2.customers, h2.new_customers, h2.accounts, h2.active_accounts), (2, 1, 2, 2));
+        assert_eq!(
+            (
+                h2.customers,
+                h2.new_customers,
+                h2.accounts,
+                h2.active_accounts
+            ),
+            (2, 1, 2, 2)
+        );
         let h5 = hours_before.iter().find(|b| b.bucket == D + 5 * H).unwrap();
         assert_eq!((h5.deactivated_accounts, h5.active_accounts), (1, 1));
 
@@ -200,12 +278,23 @@ async fn dynamics_are_incremental() {
         let second = dynamic::cache_customers_dynamic(s, actor(), later, Some(&[a]), &|_, _| {})
             .await
             .unwrap();
-        assert_eq!(computed(&second, dynamic::Granularity::Hour), (2, false), "{}", db.label);
+        assert_eq!(
+            computed(&second, dynamic::Granularity::Hour),
+            (2, false),
+            "{}",
+            db.label
+        );
         assert_eq!(computed(&second, dynamic::Granularity::Day), (0, false));
         assert_eq!(computed(&second, dynamic::Granularity::Month), (0, false));
-        let hours_after = dynamic::stored(s, Some(a), dynamic::Granularity::Hour, 0, later).await.unwrap();
+        let hours_after = dynamic::stored(s, Some(a), dynamic::Granularity::Hour, 0, later)
+            .await
+            .unwrap();
         assert_eq!(hours_after.len(), hours_before.len() + 2);
-        assert_eq!(&hours_after[..hours_before.len()], &hours_before[..], "earlier buckets unchanged");
+        assert_eq!(
+            &hours_after[..hours_before.len()],
+            &hours_before[..],
+            "earlier buckets unchanged"
+        );
         let h11 = hours_after.iter().find(|b| b.bucket == D + 11 * H).unwrap();
         assert_eq!((h11.customers, h11.new_customers), (3, 1));
 
@@ -215,7 +304,8 @@ async fn dynamics_are_incremental() {
             .unwrap();
         assert!(third.iter().all(|r| r.computed == 0));
         assert!(matches!(
-            dynamic::cache_customers_dynamic(s, actor(), later, Some(&[a, 424242]), &|_, _| {}).await,
+            dynamic::cache_customers_dynamic(s, actor(), later, Some(&[a, 424242]), &|_, _| {})
+                .await,
             Err(stats::StatsError::UnknownClient(424242))
         ));
         db.cleanup().await;
@@ -242,40 +332,77 @@ async fn cleanups_remove_only_old_rows() {
             online::cache_max_online(s, actor(), t, None).await.unwrap();
             daily::collect(s, actor(), t, now, None).await.unwrap();
         }
-        dynamic::cache_customers_dynamic(s, actor(), now, Some(&[a]), &|_, _| {}).await.unwrap();
+        dynamic::cache_customers_dynamic(s, actor(), now, Some(&[a]), &|_, _| {})
+            .await
+            .unwrap();
         let dyn_total = count(s, "stats_dynamic").await;
 
         // Days below 1 are refused with nothing deleted.
         for bad in [0, -5] {
-            assert!(cleanup::clear_customer_log(s, actor(), bad, now).await.is_err());
-            assert!(cleanup::delete_old_reports(s, actor(), bad, now).await.is_err());
-            assert!(cleanup::reports_remove_old_data(s, actor(), bad, now).await.is_err());
-            assert!(cleanup::remove_viewed_content_history(s, actor(), a, bad, now).await.is_err());
+            assert!(cleanup::clear_customer_log(s, actor(), bad, now)
+                .await
+                .is_err());
+            assert!(cleanup::delete_old_reports(s, actor(), bad, now)
+                .await
+                .is_err());
+            assert!(cleanup::reports_remove_old_data(s, actor(), bad, now)
+                .await
+                .is_err());
+            assert!(
+                cleanup::remove_viewed_content_history(s, actor(), a, bad, now)
+                    .await
+                    .is_err()
+            );
         }
         assert_eq!(count(s, "customer_log").await, 2);
 
-        let r = cleanup::clear_customer_log(s, actor(), 30, now).await.unwrap();
+        let r = cleanup::clear_customer_log(s, actor(), 30, now)
+            .await
+            .unwrap();
         assert_eq!(r.total(), 1, "{}", db.label);
         assert_eq!(count(s, "customer_log").await, 1);
 
-        let r = cleanup::remove_viewed_content_history(s, actor(), a, 30, now).await.unwrap();
+        let r = cleanup::remove_viewed_content_history(s, actor(), a, 30, now)
+            .await
+            .unwrap();
         assert_eq!(r.total(), 1);
-        assert_eq!(count(s, "viewing_event").await, 3, "the other operator's history stays");
-        assert!(cleanup::remove_viewed_content_history(s, actor(), 9999, 30, now).await.is_err());
+        assert_eq!(
+            count(s, "viewing_event").await,
+            3,
+            "the other operator's history stays"
+        );
+        assert!(
+            cleanup::remove_viewed_content_history(s, actor(), 9999, 30, now)
+                .await
+                .is_err()
+        );
 
-        let r = cleanup::delete_old_reports(s, actor(), 30, now).await.unwrap();
+        let r = cleanup::delete_old_reports(s, actor(), 30, now)
+            .await
+            .unwrap();
         assert_eq!(r.total(), 2, "the old day of both operators");
         assert_eq!(count(s, "stats_daily").await, 2);
 
-        let r = cleanup::reports_remove_old_data(s, actor(), 30, now).await.unwrap();
-        let by_table = |t: &str| r.deleted.iter().find(|(n, _)| n == t).map(|(_, n)| *n).unwrap();
+        let r = cleanup::reports_remove_old_data(s, actor(), 30, now)
+            .await
+            .unwrap();
+        let by_table = |t: &str| {
+            r.deleted
+                .iter()
+                .find(|(n, _)| n == t)
+                .map(|(_, n)| *n)
+                .unwrap()
+        };
         assert_eq!(by_table("stats_online_sample"), 2);
         assert_eq!(by_table("stats_online_daily"), 2);
         // Buckets from 2026-02-01 on; 30 days before D is 2026-02-08:
         // 7 days of hours, 7 days and the month of February.
         assert_eq!(by_table("stats_dynamic"), 7 * 24 + 7 + 1);
         assert_eq!(count(s, "stats_online_sample").await, 2);
-        assert_eq!(count(s, "stats_dynamic").await, dyn_total - (7 * 24 + 7 + 1));
+        assert_eq!(
+            count(s, "stats_dynamic").await,
+            dyn_total - (7 * 24 + 7 + 1)
+        );
 
         // Each run left an audit event with its counts.
         let audited: i64 = with_db!(s.pool(), p => sqlx::query_scalar(

@@ -85,7 +85,11 @@ async fn stat_push_stores_good_batches_and_refuses_bad_ones() {
             {"content_type": "channel", "content_id": channel, "start": now - 60, "duration": 60},
         ]);
         let v = push(&http, &base, &auth(vec![("events", batch.to_string())])).await;
-        assert_eq!((v["error"].clone(), v["stored"].clone()), (json!(0), json!(2)), "{v}");
+        assert_eq!(
+            (v["error"].clone(), v["stored"].clone()),
+            (json!(0), json!(2)),
+            "{v}"
+        );
         assert_eq!(count(&s, "viewing_event").await, 3);
         let (acc_seen, device): (i64, String) = with_db!(s.pool(), p => sqlx::query_as(
             "SELECT account_id, device_uid FROM viewing_event WHERE content_type = 'vod'")
@@ -98,12 +102,30 @@ async fn stat_push_stores_good_batches_and_refuses_bad_ones() {
         let good = json!({"content_type": "channel", "content_id": channel, "start": now - 60, "duration": 60});
         let foreign_message = format!("no channel with content_id {foreign}");
         let cases: Vec<(Value, &str)> = vec![
-            (json!([good, {"content_type": "book", "content_id": 1, "start": now, "duration": 5}]), "events[1].content_type"),
-            (json!([good, {"content_type": "vod", "content_id": video, "start": now + 7200, "duration": 5}]), "events[1].start"),
-            (json!([good, {"content_type": "vod", "content_id": video, "start": now, "duration": -5}]), "events[1].duration"),
-            (json!([good, {"content_type": "vod", "content_id": "1; DROP TABLE viewing_event", "start": now, "duration": 5}]), "events[1].content_id"),
-            (json!([good, {"content_type": "channel", "content_id": foreign, "start": now, "duration": 5}]), &foreign_message),
-            (json!([good, {"content_type": "channel", "content_id": 999_999, "start": now, "duration": 5}]), "no channel with content_id 999999"),
+            (
+                json!([good, {"content_type": "book", "content_id": 1, "start": now, "duration": 5}]),
+                "events[1].content_type",
+            ),
+            (
+                json!([good, {"content_type": "vod", "content_id": video, "start": now + 7200, "duration": 5}]),
+                "events[1].start",
+            ),
+            (
+                json!([good, {"content_type": "vod", "content_id": video, "start": now, "duration": -5}]),
+                "events[1].duration",
+            ),
+            (
+                json!([good, {"content_type": "vod", "content_id": "1; DROP TABLE viewing_event", "start": now, "duration": 5}]),
+                "events[1].content_id",
+            ),
+            (
+                json!([good, {"content_type": "channel", "content_id": foreign, "start": now, "duration": 5}]),
+                &foreign_message,
+            ),
+            (
+                json!([good, {"content_type": "channel", "content_id": 999_999, "start": now, "duration": 5}]),
+                "no channel with content_id 999999",
+            ),
             (json!([good, 5]), "events[1] is not an object"),
             (json!([]), "events is empty"),
             (Value::Array(vec![good.clone(); 501]), "too many events"),
@@ -111,17 +133,27 @@ async fn stat_push_stores_good_batches_and_refuses_bad_ones() {
         for (events, message) in cases {
             let v = push(&http, &base, &auth(vec![("events", events.to_string())])).await;
             assert_eq!(v["error"], 400, "{}: {v}", db.label);
-            assert!(v["error_message"].as_str().unwrap().contains(message), "{message}: {v}");
+            assert!(
+                v["error_message"].as_str().unwrap().contains(message),
+                "{message}: {v}"
+            );
         }
         let v = push(&http, &base, &auth(vec![("events", "not json".into())])).await;
         assert_eq!(v["error"], 400);
-        assert_eq!(count(&s, "viewing_event").await, 3, "nothing written by bad batches");
+        assert_eq!(
+            count(&s, "viewing_event").await,
+            3,
+            "nothing written by bad batches"
+        );
 
         // Without a session: the API's authorization error.
         let v = push(
             &http,
             &base,
-            &[("client_id", a.to_string()), ("events", json!([good]).to_string())],
+            &[
+                ("client_id", a.to_string()),
+                ("events", json!([good]).to_string()),
+            ],
         )
         .await;
         assert_eq!(v["error"], 403);

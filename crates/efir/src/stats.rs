@@ -146,7 +146,8 @@ pub async fn run(ctx: &Ctx, cmd: StatsCommand, actor: Actor) -> Result<Report> {
     match cmd {
         StatsCommand::CacheMaxOnline { client_id } => {
             let ids = clients(client_id.as_deref())?;
-            let samples = stats::online::cache_max_online(store, actor, now, ids.as_deref()).await?;
+            let samples =
+                stats::online::cache_max_online(store, actor, now, ids.as_deref()).await?;
             let mut text = String::new();
             for s in &samples {
                 text.push_str(&format!(
@@ -183,7 +184,9 @@ pub async fn run(ctx: &Ctx, cmd: StatsCommand, actor: Actor) -> Result<Report> {
             let bar = crate::manage::spinner(ctx, "computing subscriber dynamics");
             let progress = |done: usize, total: usize| {
                 if let Some(b) = &bar {
-                    b.set_message(format!("computing subscriber dynamics: {done}/{total} operators"));
+                    b.set_message(format!(
+                        "computing subscriber dynamics: {done}/{total} operators"
+                    ));
                 }
             };
             let runs = stats::dynamic::cache_customers_dynamic(
@@ -230,7 +233,13 @@ pub async fn run(ctx: &Ctx, cmd: StatsCommand, actor: Actor) -> Result<Report> {
     }
 }
 
-async fn daily(ctx: &Ctx, actor: Actor, day: i64, now: i64, ids: Option<Vec<i64>>) -> Result<Report> {
+async fn daily(
+    ctx: &Ctx,
+    actor: Actor,
+    day: i64,
+    now: i64,
+    ids: Option<Vec<i64>>,
+) -> Result<Report> {
     let rows = stats::daily::collect(ctx.store(), actor, day, now, ids.as_deref()).await?;
     let mut text = String::new();
     for r in &rows {

@@ -35,7 +35,12 @@ fn json_at(env: &Env, now: i64, args: &[&str]) -> serde_json::Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = at(env, now, &all);
-    assert!(out.status.success(), "{}: {args:?}: {}", env.label(), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{}: {args:?}: {}",
+        env.label(),
+        stderr(&out)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -108,7 +113,10 @@ async fn online_maximum_and_daily_stats_through_the_binary() {
         // A text run prints the day's maximum.
         let out = at(&env, D + 13 * H + 60, &["cache-max-online"]);
         let text = common::stdout(&out);
-        assert!(text.contains("maximum of 2026-03-10: 2 at 2026-03-10T08:03:00Z"), "{text}");
+        assert!(
+            text.contains("maximum of 2026-03-10: 2 at 2026-03-10T08:03:00Z"),
+            "{text}"
+        );
 
         // Next morning: yesterday's statistics by default.
         let v = json_at(&env, D + 86_400 + 600, &["collect-daily-stats"]);
@@ -127,15 +135,32 @@ async fn online_maximum_and_daily_stats_through_the_binary() {
             &["collect_daily_stats", "--date", "2026-03-10"],
         );
         assert_eq!(again["stats"][0], *row);
-        let rows = exec(&store, "SELECT COUNT(*) FROM stats_daily WHERE client_id = $1", &[c]).await;
+        let rows = exec(
+            &store,
+            "SELECT COUNT(*) FROM stats_daily WHERE client_id = $1",
+            &[c],
+        )
+        .await;
         assert_eq!(rows, 1);
 
         // Bad input: a clear error and a non-zero exit, nothing written.
         for (args, message) in [
-            (vec!["collect-daily-stats", "--date", "2026-03-12"], "future"),
-            (vec!["collect-daily-stats", "--date", "10.03.2026"], "not a date"),
-            (vec!["cache-customers-dynamic", "--client-id", "1,abc"], "`abc` is not an operator id"),
-            (vec!["cache-customers-dynamic", "--client_id", "4242"], "unknown operator"),
+            (
+                vec!["collect-daily-stats", "--date", "2026-03-12"],
+                "future",
+            ),
+            (
+                vec!["collect-daily-stats", "--date", "10.03.2026"],
+                "not a date",
+            ),
+            (
+                vec!["cache-customers-dynamic", "--client-id", "1,abc"],
+                "`abc` is not an operator id",
+            ),
+            (
+                vec!["cache-customers-dynamic", "--client_id", "4242"],
+                "unknown operator",
+            ),
             (vec!["delete-old-reports", "--save-days", "0"], "at least 1"),
             (vec!["clear_customer_log", "--days", "-1"], "at least 1"),
         ] {
@@ -156,7 +181,12 @@ async fn online_maximum_and_daily_stats_through_the_binary() {
         // The schedule holds the periodic commands.
         let out = env.manage(&["schedule", "list"]);
         let text = common::stdout(&out);
-        for name in ["cache-max-online", "collect-daily-stats", "cache-customers-dynamic", "save-stats"] {
+        for name in [
+            "cache-max-online",
+            "collect-daily-stats",
+            "cache-customers-dynamic",
+            "save-stats",
+        ] {
             assert!(text.contains(name), "{name} not scheduled: {text}");
         }
         store.close().await;

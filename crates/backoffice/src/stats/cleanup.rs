@@ -105,7 +105,10 @@ pub async fn delete_old_reports(
         None,
         days,
         cutoff,
-        &[("stats_daily", "DELETE FROM stats_daily WHERE day + 86400 <= $1")],
+        &[(
+            "stats_daily",
+            "DELETE FROM stats_daily WHERE day + 86400 <= $1",
+        )],
     )
     .await
 }
@@ -176,12 +179,18 @@ pub async fn reports_remove_old_data(
         days,
         cutoff,
         &[
-            ("stats_online_sample", "DELETE FROM stats_online_sample WHERE at < $1"),
+            (
+                "stats_online_sample",
+                "DELETE FROM stats_online_sample WHERE at < $1",
+            ),
             (
                 "stats_online_daily",
                 "DELETE FROM stats_online_daily WHERE day + 86400 <= $1",
             ),
-            ("stats_dynamic", "DELETE FROM stats_dynamic WHERE bucket < $1"),
+            (
+                "stats_dynamic",
+                "DELETE FROM stats_dynamic WHERE bucket < $1",
+            ),
         ],
     )
     .await

@@ -137,9 +137,18 @@ pub async fn compute(store: &Store, client_id: i64, day: i64, now: i64) -> Resul
         }
         efir_store::Pool::Postgres(p) => {
             let pg = sql
-                .replace("COALESCE(SUM(amount), 0)", "COALESCE(SUM(amount), 0)::BIGINT")
-                .replace("COALESCE(SUM(-amount), 0)", "COALESCE(SUM(-amount), 0)::BIGINT")
-                .replace("COALESCE(SUM(duration), 0)", "COALESCE(SUM(duration), 0)::BIGINT");
+                .replace(
+                    "COALESCE(SUM(amount), 0)",
+                    "COALESCE(SUM(amount), 0)::BIGINT",
+                )
+                .replace(
+                    "COALESCE(SUM(-amount), 0)",
+                    "COALESCE(SUM(-amount), 0)::BIGINT",
+                )
+                .replace(
+                    "COALESCE(SUM(duration), 0)",
+                    "COALESCE(SUM(duration), 0)::BIGINT",
+                );
             sqlx::query_as(&pg)
                 .bind(client_id)
                 .bind(day)

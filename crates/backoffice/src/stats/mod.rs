@@ -122,8 +122,11 @@ pub fn parse_time(s: &str) -> Result<i64> {
             .filter(|t| *t <= 253_402_300_799)
             .ok_or_else(|| StatsError::Invalid(format!("`{s}` is out of range")));
     }
-    parse_date(s)
-        .map_err(|_| StatsError::Invalid(format!("`{s}` is neither a date (YYYY-MM-DD) nor Unix seconds")))
+    parse_date(s).map_err(|_| {
+        StatsError::Invalid(format!(
+            "`{s}` is neither a date (YYYY-MM-DD) nor Unix seconds"
+        ))
+    })
 }
 
 /// Checks a days value of a clean-up: at least 1, at most [`MAX_DAYS`].

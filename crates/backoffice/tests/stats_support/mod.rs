@@ -122,6 +122,7 @@ pub async fn transaction(store: &Store, client: i64, customer: i64, amount: &str
 }
 
 /// A viewing event of `account`.
+#[allow(clippy::too_many_arguments)]
 pub async fn viewing(
     store: &Store,
     client: i64,

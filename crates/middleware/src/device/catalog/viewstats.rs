@@ -65,7 +65,11 @@ fn whole(v: Option<&Value>) -> Option<i64> {
 }
 
 /// Checks one event given as a map of fields; `at` names it in errors.
-fn check_event(fields: &serde_json::Map<String, Value>, at: &str, now: i64) -> Result<Event, DeviceError> {
+fn check_event(
+    fields: &serde_json::Map<String, Value>,
+    at: &str,
+    now: i64,
+) -> Result<Event, DeviceError> {
     let kind = fields
         .get("content_type")
         .and_then(Value::as_str)
@@ -134,7 +138,13 @@ fn parse_events(call: &Call, now: i64) -> Result<Vec<Event>, DeviceError> {
             .collect();
     }
     let mut fields = serde_json::Map::new();
-    for key in ["content_type", "content_id", "start", "start_time", "duration"] {
+    for key in [
+        "content_type",
+        "content_id",
+        "start",
+        "start_time",
+        "duration",
+    ] {
         if let Some(v) = call.params.get(key) {
             fields.insert(key.to_string(), Value::String(v.to_string()));
         }
@@ -143,10 +153,17 @@ fn parse_events(call: &Call, now: i64) -> Result<Vec<Event>, DeviceError> {
 }
 
 /// Checks that every content id exists for the operator.
-async fn check_content(mw: &Middleware, client_id: i64, events: &[Event]) -> Result<(), DeviceError> {
+async fn check_content(
+    mw: &Middleware,
+    client_id: i64,
+    events: &[Event],
+) -> Result<(), DeviceError> {
     let mut wanted: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
     for e in events {
-        wanted.entry(e.content_type).or_default().insert(e.content_id);
+        wanted
+            .entry(e.content_type)
+            .or_default()
+            .insert(e.content_id);
     }
     for (kind, ids) in wanted {
         let table = CONTENT_TABLES
@@ -204,7 +221,8 @@ pub(super) async fn stat_push(mw: &Middleware, call: &Call) -> Result<Value, Dev
 /// Writes a subscriber event (`login`, `logout`) of `account_id` to the
 /// customer log. A failure is logged, never fails the call that made it.
 pub(crate) async fn log_customer_event(mw: &Middleware, account_id: i64, event: &str, call: &Call) {
-    let sql = "INSERT INTO customer_log (client_id, customer_id, account_id, event, detail, ip, at) \
+    let sql =
+        "INSERT INTO customer_log (client_id, customer_id, account_id, event, detail, ip, at) \
                SELECT client_id, customer_id, id, $2, $3, $4, $5 FROM account WHERE id = $1";
     let detail = call.params.get("device_uid").unwrap_or_default();
     let detail: String = detail.chars().take(200).collect();
