@@ -416,3 +416,56 @@ async fn cleanups_remove_only_old_rows() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn viewing_totals_and_top_content() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let a = client(s, "Alpha").await;
+        let b = client(s, "Beta").await;
+        let ca = customer(s, a, D).await;
+        let cb = customer(s, b, D).await;
+        let a1 = account(s, a, ca, D, None).await;
+        let a2 = account(s, a, ca, D, None).await;
+        let b1 = account(s, b, cb, D, None).await;
+        viewing(s, a, ca, a1, "channel", 7, D + H, 600).await;
+        viewing(s, a, ca, a2, "channel", 7, D + 2 * H, 300).await;
+        viewing(s, a, ca, a1, "channel", 8, D + 3 * H, 1200).await;
+        viewing(s, a, ca, a1, "vod", 7, D + 4 * H, 5000).await;
+        viewing(s, a, ca, a1, "vod", 9, D - 86_400, 9000).await;
+        viewing(s, b, cb, b1, "channel", 7, D + H, 99_999).await;
+
+        let (totals, top) = stats::viewing::viewing(s, Some(a), D, D + DAY_END, None, 10)
+            .await
+            .unwrap();
+        let t: Vec<_> = totals
+            .iter()
+            .map(|v| (v.content_type.as_str(), v.events, v.seconds, v.accounts))
+            .collect();
+        assert_eq!(
+            t,
+            vec![("channel", 3, 2100, 2), ("vod", 1, 5000, 1)],
+            "{}",
+            db.label
+        );
+        let top: Vec<_> = top
+            .iter()
+            .map(|v| (v.content_type.as_str(), v.content_id, v.seconds))
+            .collect();
+        assert_eq!(
+            top,
+            vec![("vod", 7, 5000), ("channel", 8, 1200), ("channel", 7, 900)]
+        );
+        let (_, only) = stats::viewing::viewing(s, Some(a), D, D + DAY_END, Some("channel"), 1)
+            .await
+            .unwrap();
+        assert_eq!((only.len(), only[0].content_id), (1, 8));
+        let (all, _) = stats::viewing::viewing(s, None, D, D + DAY_END, Some("channel"), 10)
+            .await
+            .unwrap();
+        assert_eq!(all[0].seconds, 2100 + 99_999, "all operators");
+        db.cleanup().await;
+    }
+}
+
+const DAY_END: i64 = 86_399;
