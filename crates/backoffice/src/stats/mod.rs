@@ -13,6 +13,8 @@
 //! per run and operator, so the audit log says who computed or deleted
 //! what without one event per row.
 
+// `admin.rs` (the admin endpoints) is declared here with `pub mod admin;`
+// once `crate::admin` lands on main.
 pub mod cleanup;
 pub mod daily;
 pub mod dynamic;
