@@ -13,13 +13,16 @@
 //! - [`messages`]: the outbox of SMS and e-mail, screen messages to
 //!   accounts, customers or a whole operator, expiry notices, cleaning;
 //! - [`sms`]: SMS gateway backends (smsc.ru/ua, mobipace, pulseem,
-//!   sms-assistent.by, log, webhook) and sending with retries.
+//!   sms-assistent.by, log, webhook) and sending with retries;
+//! - [`stats`]: sessions online, daily statistics, subscriber dynamics,
+//!   viewing events, clean-ups and their admin API.
 
 pub mod admin;
 pub mod billing;
 pub mod messages;
 pub mod settings;
 pub mod sms;
+pub mod stats;
 
 use axum::Router;
 use efir_store::Store;

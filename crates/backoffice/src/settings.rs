@@ -20,10 +20,11 @@ pub struct SettingSpec {
 
 /// Every setting, by part.
 pub fn specs() -> Vec<&'static SettingSpec> {
-    let parts: [&'static [SettingSpec]; 3] = [
+    let parts: [&'static [SettingSpec]; 4] = [
         crate::billing::SETTINGS,
         crate::sms::SETTINGS,
         crate::messages::SETTINGS,
+        crate::stats::SETTINGS,
     ];
     parts.iter().flat_map(|p| p.iter()).collect()
 }

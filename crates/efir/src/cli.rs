@@ -548,6 +548,9 @@ pub enum ManageCommand {
     /// Messages: outbox delivery, cleaning, expiry notices.
     #[command(flatten)]
     Messages(crate::messages::MessagesCommand),
+    /// Statistics and reports.
+    #[command(flatten)]
+    Stats(crate::stats::StatsCommand),
     /// Show the latest audit events.
     #[command(alias = "audit_log")]
     AuditLog {
@@ -756,6 +759,7 @@ impl ManageCommand {
             ManageCommand::JobRetry { .. } => "job-retry",
             ManageCommand::WorkerList { .. } => "worker-list",
             ManageCommand::Messages(m) => m.name(),
+            ManageCommand::Stats(c) => c.name(),
         }
     }
 

@@ -14,6 +14,7 @@ mod messages;
 mod router;
 mod runner;
 mod serve;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -153,6 +154,9 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("check-accounts", "0 3 * * *"),
         entry("resend-sms", "*/2 * * * *"),
     ]
+    .into_iter()
+    .chain(stats::SCHEDULE.iter().map(|(name, cron)| entry(name, cron)))
+    .collect()
 }
 
 fn init_telemetry(config: &Config, component: &str) -> Result<efir_telemetry::Telemetry> {

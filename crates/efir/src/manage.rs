@@ -169,6 +169,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
         | ManageCommand::JobRetry { .. }
         | ManageCommand::WorkerList { .. }) => crate::ingest::run(ctx, cmd, actor).await,
         ManageCommand::Messages(cmd) => crate::messages::run(ctx, cmd, actor).await,
+        ManageCommand::Stats(c) => crate::stats::run(ctx, c, actor).await,
         ManageCommand::DeleteAuthkeys { client_id } => {
             let removed =
                 efir_middleware::ops::delete_authkeys(ctx.store(), client_id, actor).await?;

@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages",
         sql: include_str!("../migrations/0008_messages.sql"),
     },
+    Migration {
+        version: 9,
+        name: "stats",
+        sql: include_str!("../migrations/0009_stats.sql"),
+    },
 ];
 
 /// The state of one migration in a database.

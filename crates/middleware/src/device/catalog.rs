@@ -28,6 +28,7 @@ mod lists;
 mod messages;
 mod playback;
 mod video;
+pub(crate) mod viewstats;
 
 /// Runs `method` if it belongs here.
 pub(crate) async fn dispatch(
@@ -47,6 +48,7 @@ pub(crate) async fn dispatch(
         "message/list" => messages::message_list(mw, call).await.map(Reply::from),
         "message/detail" => messages::message_detail(mw, call).await.map(Reply::from),
         "message/delete" => messages::message_delete(mw, call).await.map(Reply::from),
+        "stat/push" => viewstats::stat_push(mw, call).await.map(Reply::from),
         _ => return None,
     };
     Some(result)

@@ -341,6 +341,7 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
+    super::catalog::viewstats::log_customer_event(mw, account.id, "login", call).await;
 
     let sql =
         "SELECT firstname, lastname, ext_id, currency, contract_number FROM customer WHERE id = $1";
@@ -414,6 +415,7 @@ pub async fn login(mw: &Middleware, call: &Call) -> Result<Reply, DeviceError> {
 pub async fn logout(mw: &Middleware, call: &Call) -> Result<Value, DeviceError> {
     let session = call.session(mw).await?;
     mw.caches.short_forget(&session.cache_key).await;
+    super::catalog::viewstats::log_customer_event(mw, session.account_id, "logout", call).await;
     let sql = "DELETE FROM account_authkey WHERE id = $1";
     with_db!(mw.store.pool(), p => sqlx::query(sql)
         .bind(session.id)
