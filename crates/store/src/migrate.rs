@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0006_admin.sql"),
     },
+    Migration {
+        version: 10,
+        name: "cases",
+        sql: include_str!("../migrations/0010_cases.sql"),
+    },
 ];
 
 /// The state of one migration in a database.

@@ -1,0 +1,1 @@
+//! Admin REST API of cases (mounted when the admin API lands).
