@@ -137,15 +137,22 @@ pub struct CaseTransitionConfig {
 }
 
 /// Case-type names built into Efir; configured types may not reuse them.
-pub const BUILTIN_CASE_TYPES: &[&str] =
-    &["connection_request", "support_ticket", "payment_dispute", "box_swap"];
+pub const BUILTIN_CASE_TYPES: &[&str] = &[
+    "connection_request",
+    "support_ticket",
+    "payment_dispute",
+    "box_swap",
+];
 
 impl CasesConfig {
     /// Problems of this section as (dotted key, message).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if self.max_attachment_bytes == 0 {
-            out.push(("cases.max_attachment_bytes".into(), "must be at least 1".into()));
+            out.push((
+                "cases.max_attachment_bytes".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
             out.push((
@@ -163,11 +170,17 @@ impl CasesConfig {
         for (i, t) in self.types.iter().enumerate() {
             let key = |k: &str| format!("cases.type[{i}].{k}");
             if !ident(&t.name) {
-                out.push((key("name"), format!("`{}` must be 1 to 64 of a-z 0-9 _", t.name)));
+                out.push((
+                    key("name"),
+                    format!("`{}` must be 1 to 64 of a-z 0-9 _", t.name),
+                ));
             } else if BUILTIN_CASE_TYPES.contains(&t.name.as_str()) {
                 out.push((key("name"), format!("`{}` is a built-in case type", t.name)));
             } else if !names.insert(t.name.clone()) {
-                out.push((key("name"), format!("another type is already named `{}`", t.name)));
+                out.push((
+                    key("name"),
+                    format!("another type is already named `{}`", t.name),
+                ));
             }
             if t.title.trim().is_empty() {
                 out.push((key("title"), "must not be empty".into()));
@@ -178,14 +191,20 @@ impl CasesConfig {
             let mut seen = std::collections::HashSet::new();
             for s in &t.states {
                 if !ident(s) {
-                    out.push((key("states"), format!("state `{s}` must be 1 to 64 of a-z 0-9 _")));
+                    out.push((
+                        key("states"),
+                        format!("state `{s}` must be 1 to 64 of a-z 0-9 _"),
+                    ));
                 } else if !seen.insert(s.as_str()) {
                     out.push((key("states"), format!("state `{s}` is listed twice")));
                 }
             }
             let known = |s: &str| t.states.iter().any(|x| x == s);
             if !known(&t.initial) {
-                out.push((key("initial"), format!("`{}` is not one of the states", t.initial)));
+                out.push((
+                    key("initial"),
+                    format!("`{}` is not one of the states", t.initial),
+                ));
             }
             for (k, list) in [("closed", &t.closed), ("waiting", &t.waiting)] {
                 for s in list {
@@ -195,7 +214,10 @@ impl CasesConfig {
                 }
             }
             if let Some(s) = t.waiting.iter().find(|s| t.closed.contains(s)) {
-                out.push((key("waiting"), format!("`{s}` cannot be both waiting and closed")));
+                out.push((
+                    key("waiting"),
+                    format!("`{s}` cannot be both waiting and closed"),
+                ));
             }
             if t.sla_hours == Some(0) {
                 out.push((key("sla_hours"), "must be at least 1 when set".into()));
@@ -203,7 +225,10 @@ impl CasesConfig {
             for (j, tr) in t.transitions.iter().enumerate() {
                 let tkey = |k: &str| format!("cases.type[{i}].transition[{j}].{k}");
                 if !known(&tr.from) {
-                    out.push((tkey("from"), format!("`{}` is not one of the states", tr.from)));
+                    out.push((
+                        tkey("from"),
+                        format!("`{}` is not one of the states", tr.from),
+                    ));
                 }
                 if !known(&tr.to) {
                     out.push((tkey("to"), format!("`{}` is not one of the states", tr.to)));

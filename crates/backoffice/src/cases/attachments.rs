@@ -121,7 +121,12 @@ impl Cases {
             CaseError::Unsupported("only PDF, PNG, JPEG and plain text files are accepted".into())
         })?;
         if let Some(declared) = declared_type {
-            let declared = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let declared = declared
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             if !declared.is_empty() && declared != "application/octet-stream" && declared != kind {
                 return Err(CaseError::Unsupported(format!(
                     "declared type {declared} but the file is {kind}"
@@ -138,10 +143,15 @@ impl Cases {
                         "the name says .{ext} but the file is {kind}"
                     )))
                 }
-                None if ["exe", "dll", "bat", "cmd", "sh", "js", "html", "htm", "svg", "com", "scr", "msi"]
-                    .contains(&ext.as_str()) =>
+                None if [
+                    "exe", "dll", "bat", "cmd", "sh", "js", "html", "htm", "svg", "com", "scr",
+                    "msi",
+                ]
+                .contains(&ext.as_str()) =>
                 {
-                    return Err(CaseError::Unsupported(format!(".{ext} files are not accepted")))
+                    return Err(CaseError::Unsupported(format!(
+                        ".{ext} files are not accepted"
+                    )))
                 }
                 _ => {}
             }
@@ -157,7 +167,9 @@ impl Cases {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e.into());
         }
-        let result = self.insert_attachment(who, &case, &stored, &name, kind, bytes.len() as i64, now).await;
+        let result = self
+            .insert_attachment(who, &case, &stored, &name, kind, bytes.len() as i64, now)
+            .await;
         if result.is_err() {
             let _ = tokio::fs::remove_file(&path).await;
         }
@@ -203,11 +215,13 @@ impl Cases {
         tx.commit().await?;
         let sql = "SELECT id, case_id, stored_name, file_name, content_type, size, author, at \
                    FROM case_attachment WHERE stored_name = $1";
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
             .bind(stored)
             .fetch_one(p)
             .await)
-        .map_err(StoreError::from)?)
+            .map_err(StoreError::from)?,
+        )
     }
 
     /// The attachments of a case.
@@ -215,29 +229,41 @@ impl Cases {
         self.get(who, case_id).await?;
         let sql = "SELECT id, case_id, stored_name, file_name, content_type, size, author, at \
                    FROM case_attachment WHERE case_id = $1 ORDER BY id";
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
             .bind(case_id)
             .fetch_all(p)
             .await)
-        .map_err(StoreError::from)?)
+            .map_err(StoreError::from)?,
+        )
     }
 
     /// Attachment `id` of case `case_id` and its bytes.
-    pub async fn attachment(&self, who: &Who, case_id: i64, id: i64) -> CaseResult<(Attachment, Vec<u8>)> {
+    pub async fn attachment(
+        &self,
+        who: &Who,
+        case_id: i64,
+        id: i64,
+    ) -> CaseResult<(Attachment, Vec<u8>)> {
         let case = self.get(who, case_id).await?;
         let sql = "SELECT id, case_id, stored_name, file_name, content_type, size, author, at \
                    FROM case_attachment WHERE id = $1 AND case_id = $2";
-        let att: Option<Attachment> = with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
+        let att: Option<Attachment> =
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Attachment>(sql)
             .bind(id)
             .bind(case_id)
             .fetch_optional(p)
             .await)
-        .map_err(StoreError::from)?;
+            .map_err(StoreError::from)?;
         let att = att.ok_or_else(|| CaseError::NotFound(format!("attachment {id}")))?;
         if !att.stored_name.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(CaseError::NotFound(format!("attachment {id}")));
         }
-        let bytes = tokio::fs::read(self.case_dir(case.client_id, case_id).join(&att.stored_name)).await?;
+        let bytes = tokio::fs::read(
+            self.case_dir(case.client_id, case_id)
+                .join(&att.stored_name),
+        )
+        .await?;
         Ok((att, bytes))
     }
 }

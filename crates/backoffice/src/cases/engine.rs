@@ -232,8 +232,13 @@ fn check_text(field: &str, value: &str, required: bool, max: usize) -> CaseResul
     if v.chars().count() > max {
         return Err(CaseError::field(field, format!("at most {max} characters")));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(CaseError::field(field, "must not contain control characters"));
+    if v.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(CaseError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -294,7 +299,13 @@ impl Cases {
         }
     }
 
-    async fn staff_of(&self, tx: &mut Tx, field: &str, user_id: i64, client_id: i64) -> CaseResult<()> {
+    async fn staff_of(
+        &self,
+        tx: &mut Tx,
+        field: &str,
+        user_id: i64,
+        client_id: i64,
+    ) -> CaseResult<()> {
         let found = tx_scalar_i64(
             tx,
             "SELECT id FROM staff_user WHERE id = $1 AND client_id = $2 AND is_active = TRUE",
@@ -311,27 +322,41 @@ impl Cases {
     }
 
     /// Opens a case of `new.case_type` for operator `client_id`.
-    pub async fn create(&self, who: &Who, client_id: i64, new: &NewCase, now: i64) -> CaseResult<Case> {
+    pub async fn create(
+        &self,
+        who: &Who,
+        client_id: i64,
+        new: &NewCase,
+        now: i64,
+    ) -> CaseResult<Case> {
         who.require_write()?;
         if !who.may_see(client_id) {
             return Err(CaseError::NotFound(format!("operator {client_id}")));
         }
-        let ty = self
-            .types
-            .get(&new.case_type)
-            .ok_or_else(|| CaseError::field("case_type", format!("unknown case type `{}`", new.case_type)))?;
+        let ty = self.types.get(&new.case_type).ok_or_else(|| {
+            CaseError::field(
+                "case_type",
+                format!("unknown case type `{}`", new.case_type),
+            )
+        })?;
         let title = check_text("title", &new.title, true, 200)?;
         let description = check_text("description", &new.description, false, 20_000)?;
         let priority = new.priority.clone().unwrap_or_else(|| "normal".into());
         if !PRIORITIES.contains(&priority.as_str()) {
-            return Err(CaseError::field("priority", "must be low, normal, high or urgent"));
+            return Err(CaseError::field(
+                "priority",
+                "must be low, normal, high or urgent",
+            ));
         }
         let serial = match &new.box_serial {
             Some(s) => Some(check_text("box_serial", s, true, 64)?),
             None => None,
         };
         if ty.needs_serial && serial.is_none() {
-            return Err(CaseError::field("box_serial", "required for this case type"));
+            return Err(CaseError::field(
+                "box_serial",
+                "required for this case type",
+            ));
         }
         let owner = new.owner_id.or(if who.client_id == Some(client_id) {
             Some(who.user_id)
@@ -348,7 +373,10 @@ impl Cases {
             )
             .await?;
             if ok.is_none() {
-                return Err(CaseError::field("customer_id", format!("unknown customer {c}")));
+                return Err(CaseError::field(
+                    "customer_id",
+                    format!("unknown customer {c}"),
+                ));
             }
         }
         if let Some(a) = new.account_id {
@@ -359,11 +387,19 @@ impl Cases {
             )
             .await?;
             match cust {
-                None => return Err(CaseError::field("account_id", format!("unknown account {a}"))),
+                None => {
+                    return Err(CaseError::field(
+                        "account_id",
+                        format!("unknown account {a}"),
+                    ))
+                }
                 Some(c) if new.customer_id.is_some_and(|x| x != c) => {
                     return Err(CaseError::field(
                         "account_id",
-                        format!("account {a} does not belong to customer {}", new.customer_id.unwrap_or_default()),
+                        format!(
+                            "account {a} does not belong to customer {}",
+                            new.customer_id.unwrap_or_default()
+                        ),
                     ))
                 }
                 _ => {}
@@ -407,7 +443,12 @@ impl Cases {
             "case_transition",
             "INSERT INTO case_transition (case_id, at, actor, from_state, to_state, comment) \
              VALUES ($1, $2, $3, NULL, $4, '')",
-            &[Arg::I64(id), Arg::I64(now), Arg::Text(actor), Arg::Text(ty.initial.clone())],
+            &[
+                Arg::I64(id),
+                Arg::I64(now),
+                Arg::Text(actor),
+                Arg::Text(ty.initial.clone()),
+            ],
         )
         .await?;
         let case = self.get_in(&mut tx, id).await?;
@@ -425,8 +466,9 @@ impl Cases {
 
     async fn get_in(&self, tx: &mut Tx, id: i64) -> CaseResult<Case> {
         let sql = format!("SELECT {CASE_COLUMNS} FROM case_item WHERE id = $1");
-        let c: Case = with_tx!(tx, c => sqlx::query_as::<_, Case>(&sql).bind(id).fetch_one(c).await)
-            .map_err(efir_store::StoreError::from)?;
+        let c: Case =
+            with_tx!(tx, c => sqlx::query_as::<_, Case>(&sql).bind(id).fetch_one(c).await)
+                .map_err(efir_store::StoreError::from)?;
         Ok(c)
     }
 
@@ -493,19 +535,34 @@ impl Cases {
     /// the current state, 403 when the role may not take it. Pauses or
     /// resumes the SLA clock and closes or reopens the case as the states
     /// say.
-    pub async fn transition(&self, who: &Who, id: i64, to: &str, comment: &str, now: i64) -> CaseResult<Case> {
+    pub async fn transition(
+        &self,
+        who: &Who,
+        id: i64,
+        to: &str,
+        comment: &str,
+        now: i64,
+    ) -> CaseResult<Case> {
         who.require_write()?;
         let comment = check_text("comment", comment, false, 5000)?;
         let before = self.get(who, id).await?;
-        let ty = self
-            .types
-            .get(&before.case_type)
-            .ok_or_else(|| CaseError::Conflict(format!("case type `{}` is no longer configured", before.case_type)))?;
+        let ty = self.types.get(&before.case_type).ok_or_else(|| {
+            CaseError::Conflict(format!(
+                "case type `{}` is no longer configured",
+                before.case_type
+            ))
+        })?;
         if !ty.has_state(to) {
-            return Err(CaseError::field("to", format!("`{to}` is not a state of {}", ty.name)));
+            return Err(CaseError::field(
+                "to",
+                format!("`{to}` is not a state of {}", ty.name),
+            ));
         }
         let tr = ty.transition(&before.state, to).ok_or_else(|| {
-            CaseError::Conflict(format!("{} cannot go from `{}` to `{to}`", ty.name, before.state))
+            CaseError::Conflict(format!(
+                "{} cannot go from `{}` to `{to}`",
+                ty.name, before.state
+            ))
         })?;
         if !tr.guard.allows(who.role) {
             return Err(CaseError::Forbidden(format!(
@@ -528,7 +585,11 @@ impl Cases {
         } else if ty.is_waiting(to) {
             paused_since = Some(now);
         }
-        let closed_at = if closing { before.closed_at.or(Some(now)) } else { None };
+        let closed_at = if closing {
+            before.closed_at.or(Some(now))
+        } else {
+            None
+        };
 
         let mut tx = self.store.begin(who.actor()).await?;
         let n = tx
@@ -551,7 +612,9 @@ impl Cases {
             .await?;
         if n != 1 {
             tx.rollback().await?;
-            return Err(CaseError::Conflict(format!("case {id} changed meanwhile; try again")));
+            return Err(CaseError::Conflict(format!(
+                "case {id} changed meanwhile; try again"
+            )));
         }
         let actor = tx.actor().to_string();
         tx.execute(
@@ -587,7 +650,8 @@ impl Cases {
         who.require_write()?;
         let before = self.get(who, id).await?;
         let mut tx = self.store.begin(who.actor()).await?;
-        self.staff_of(&mut tx, "owner_id", owner_id, before.client_id).await?;
+        self.staff_of(&mut tx, "owner_id", owner_id, before.client_id)
+            .await?;
         tx.execute(
             "case_item",
             "UPDATE case_item SET owner_id = $1, updated_at = $2 WHERE id = $3",
@@ -618,8 +682,14 @@ impl Cases {
             &[Arg::I64(now), Arg::I64(id)],
         )
         .await?;
-        tx.audit(Some(before.client_id), "case.delete", "case", Some(id.to_string()), json!({"before": before}))
-            .await?;
+        tx.audit(
+            Some(before.client_id),
+            "case.delete",
+            "case",
+            Some(id.to_string()),
+            json!({"before": before}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -629,15 +699,23 @@ impl Cases {
         self.get(who, id).await?;
         let sql = "SELECT id, at, actor, from_state, to_state, comment FROM case_transition \
                    WHERE case_id = $1 ORDER BY id";
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, TransitionLog>(sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, TransitionLog>(sql)
             .bind(id)
             .fetch_all(p)
             .await)
-        .map_err(efir_store::StoreError::from)?)
+            .map_err(efir_store::StoreError::from)?,
+        )
     }
 
     /// Adds a comment.
-    pub async fn add_comment(&self, who: &Who, id: i64, text: &str, now: i64) -> CaseResult<Comment> {
+    pub async fn add_comment(
+        &self,
+        who: &Who,
+        id: i64,
+        text: &str,
+        now: i64,
+    ) -> CaseResult<Comment> {
         who.require_write()?;
         let text = check_text("text", text, true, 20_000)?;
         let case = self.get(who, id).await?;
@@ -657,26 +735,45 @@ impl Cases {
             &[Arg::I64(now), Arg::I64(id)],
         )
         .await?;
-        tx.audit(Some(case.client_id), "case.comment", "case", Some(id.to_string()), json!({"after": {"comment_id": cid, "text": text}}))
-            .await?;
+        tx.audit(
+            Some(case.client_id),
+            "case.comment",
+            "case",
+            Some(id.to_string()),
+            json!({"after": {"comment_id": cid, "text": text}}),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(Comment { id: cid, at: now, author: actor, text })
+        Ok(Comment {
+            id: cid,
+            at: now,
+            author: actor,
+            text,
+        })
     }
 
     /// The comments of a case, oldest first.
     pub async fn comments(&self, who: &Who, id: i64) -> CaseResult<Vec<Comment>> {
         self.get(who, id).await?;
         let sql = "SELECT id, at, author, text FROM case_comment WHERE case_id = $1 ORDER BY id";
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Comment>(sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Comment>(sql)
             .bind(id)
             .fetch_all(p)
             .await)
-        .map_err(efir_store::StoreError::from)?)
+            .map_err(efir_store::StoreError::from)?,
+        )
     }
 
     /// Adds a task to case `case_id`. Without an explicit reminder time the
     /// reminder is the deadline minus the type's default offset.
-    pub async fn add_task(&self, who: &Who, case_id: i64, new: &NewTask, now: i64) -> CaseResult<Task> {
+    pub async fn add_task(
+        &self,
+        who: &Who,
+        case_id: i64,
+        new: &NewTask,
+        now: i64,
+    ) -> CaseResult<Task> {
         who.require_write()?;
         let case = self.get(who, case_id).await?;
         let title = check_text("title", &new.title, true, 200)?;
@@ -685,11 +782,14 @@ impl Cases {
         let offset = self
             .types
             .get(&case.case_type)
-            .map_or(self.config.remind_before_minutes, |t| t.remind_before_minutes);
+            .map_or(self.config.remind_before_minutes, |t| {
+                t.remind_before_minutes
+            });
         let remind = remind.or(deadline.map(|d| d - i64::from(offset) * 60));
         let mut tx = self.store.begin(who.actor()).await?;
         if let Some(a) = new.assignee_id {
-            self.staff_of(&mut tx, "assignee_id", a, case.client_id).await?;
+            self.staff_of(&mut tx, "assignee_id", a, case.client_id)
+                .await?;
         }
         let id = tx_scalar_i64(
             &mut tx,
@@ -708,16 +808,24 @@ impl Cases {
         .unwrap_or_default();
         tx.mark_changed("case_task");
         let task = self.task_in(&mut tx, id).await?;
-        tx.audit(Some(case.client_id), "case.task.create", "case_task", Some(id.to_string()), json!({"after": task}))
-            .await?;
+        tx.audit(
+            Some(case.client_id),
+            "case.task.create",
+            "case_task",
+            Some(id.to_string()),
+            json!({"after": task}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(task)
     }
 
     async fn task_in(&self, tx: &mut Tx, id: i64) -> CaseResult<Task> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM case_task WHERE id = $1");
-        Ok(with_tx!(tx, c => sqlx::query_as::<_, Task>(&sql).bind(id).fetch_one(c).await)
-            .map_err(efir_store::StoreError::from)?)
+        Ok(
+            with_tx!(tx, c => sqlx::query_as::<_, Task>(&sql).bind(id).fetch_one(c).await)
+                .map_err(efir_store::StoreError::from)?,
+        )
     }
 
     /// The task `id` and its case, as `who` may see them.
@@ -740,15 +848,23 @@ impl Cases {
     pub async fn tasks(&self, who: &Who, case_id: i64) -> CaseResult<Vec<Task>> {
         self.get(who, case_id).await?;
         let sql = format!("SELECT {TASK_COLUMNS} FROM case_task WHERE case_id = $1 ORDER BY id");
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Task>(&sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Task>(&sql)
             .bind(case_id)
             .fetch_all(p)
             .await)
-        .map_err(efir_store::StoreError::from)?)
+            .map_err(efir_store::StoreError::from)?,
+        )
     }
 
     /// Changes a task. A new deadline or reminder time re-arms the reminder.
-    pub async fn update_task(&self, who: &Who, id: i64, up: &TaskUpdate, now: i64) -> CaseResult<Task> {
+    pub async fn update_task(
+        &self,
+        who: &Who,
+        id: i64,
+        up: &TaskUpdate,
+        now: i64,
+    ) -> CaseResult<Task> {
         who.require_write()?;
         let (before, case) = self.task(who, id).await?;
         let title = match &up.title {
@@ -759,13 +875,19 @@ impl Cases {
         let offset = self
             .types
             .get(&case.case_type)
-            .map_or(self.config.remind_before_minutes, |t| t.remind_before_minutes);
+            .map_or(self.config.remind_before_minutes, |t| {
+                t.remind_before_minutes
+            });
         let remind = match (check_time("remind_at", up.remind_at)?, up.deadline) {
             (Some(r), _) => Some(r),
             (None, Some(d)) => Some(d - i64::from(offset) * 60),
             (None, None) => before.remind_at,
         };
-        let reminded_at = if remind != before.remind_at { None } else { before.reminded_at };
+        let reminded_at = if remind != before.remind_at {
+            None
+        } else {
+            before.reminded_at
+        };
         let done = up.done.unwrap_or(before.done);
         let done_at = match (done, before.done) {
             (true, true) => before.done_at,
@@ -775,7 +897,8 @@ impl Cases {
         let assignee = up.assignee_id.or(before.assignee_id);
         let mut tx = self.store.begin(who.actor()).await?;
         if let Some(a) = up.assignee_id {
-            self.staff_of(&mut tx, "assignee_id", a, case.client_id).await?;
+            self.staff_of(&mut tx, "assignee_id", a, case.client_id)
+                .await?;
         }
         tx.execute(
             "case_task",

@@ -102,7 +102,17 @@ impl Cases {
                     Some(d) => format!("Reminder: task \"{}\" is due {}", t.title, when(d)),
                     None => format!("Reminder: task \"{}\"", t.title),
                 };
-                notify(&mut tx, t.client_id, user, Some(t.case_id), Some(t.id), "reminder", &text, now).await?;
+                notify(
+                    &mut tx,
+                    t.client_id,
+                    user,
+                    Some(t.case_id),
+                    Some(t.id),
+                    "reminder",
+                    &text,
+                    now,
+                )
+                .await?;
             }
             tx.audit(
                 Some(t.client_id),
@@ -143,11 +153,12 @@ impl Cases {
             ),
         ];
         for (level, sql, extra) in levels {
-            let cases: Vec<Overdue> = with_db!(self.store.pool(), p => sqlx::query_as::<_, Overdue>(&sql)
+            let cases: Vec<Overdue> =
+                with_db!(self.store.pool(), p => sqlx::query_as::<_, Overdue>(&sql)
                 .bind(now - extra)
                 .fetch_all(p)
                 .await)
-            .map_err(StoreError::from)?;
+                .map_err(StoreError::from)?;
             for c in cases {
                 let mut tx = self.store.begin(actor.clone()).await?;
                 let claimed = tx
@@ -162,7 +173,15 @@ impl Cases {
                     continue;
                 }
                 let (kind, text) = if level == 1 {
-                    ("overdue", format!("Case #{} \"{}\" is overdue since {}", c.id, c.title, when(c.due_at)))
+                    (
+                        "overdue",
+                        format!(
+                            "Case #{} \"{}\" is overdue since {}",
+                            c.id,
+                            c.title,
+                            when(c.due_at)
+                        ),
+                    )
                 } else {
                     (
                         "escalation",
@@ -175,7 +194,17 @@ impl Cases {
                         ),
                     )
                 };
-                notify(&mut tx, c.client_id, c.recipient, Some(c.id), None, kind, &text, now).await?;
+                notify(
+                    &mut tx,
+                    c.client_id,
+                    c.recipient,
+                    Some(c.id),
+                    None,
+                    kind,
+                    &text,
+                    now,
+                )
+                .await?;
                 tx.audit(
                     Some(c.client_id),
                     "case.escalate",
@@ -196,18 +225,26 @@ impl Cases {
     }
 
     /// Notifications of the calling staff user, newest first.
-    pub async fn notifications(&self, who: &Who, unread_only: bool, limit: i64, offset: i64) -> CaseResult<Vec<Notification>> {
+    pub async fn notifications(
+        &self,
+        who: &Who,
+        unread_only: bool,
+        limit: i64,
+        offset: i64,
+    ) -> CaseResult<Vec<Notification>> {
         let sql = "SELECT id, client_id, user_id, case_id, task_id, kind, text, at, read_at \
                    FROM staff_notification WHERE user_id = $1 AND ($2 = FALSE OR read_at IS NULL) \
                    ORDER BY id DESC LIMIT $3 OFFSET $4";
-        Ok(with_db!(self.store.pool(), p => sqlx::query_as::<_, Notification>(sql)
+        Ok(
+            with_db!(self.store.pool(), p => sqlx::query_as::<_, Notification>(sql)
             .bind(who.user_id)
             .bind(unread_only)
             .bind(limit.clamp(1, 1000))
             .bind(offset.max(0))
             .fetch_all(p)
             .await)
-        .map_err(StoreError::from)?)
+            .map_err(StoreError::from)?,
+        )
     }
 
     /// Marks one of the caller's notifications read (404 for others').
@@ -224,8 +261,14 @@ impl Cases {
             tx.rollback().await?;
             return Err(CaseError::NotFound(format!("notification {id}")));
         }
-        tx.audit(who.client_id, "notification.read", "staff_notification", Some(id.to_string()), json!({}))
-            .await?;
+        tx.audit(
+            who.client_id,
+            "notification.read",
+            "staff_notification",
+            Some(id.to_string()),
+            json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -71,7 +71,9 @@ impl Who {
 
     fn require_write(&self) -> Result<(), CaseError> {
         if self.role == Role::Monitoring {
-            return Err(CaseError::Forbidden("monitoring users are read-only".into()));
+            return Err(CaseError::Forbidden(
+                "monitoring users are read-only".into(),
+            ));
         }
         Ok(())
     }
@@ -79,7 +81,9 @@ impl Who {
     fn require_admin(&self) -> Result<(), CaseError> {
         match self.role {
             Role::Superuser | Role::OperatorAdmin => Ok(()),
-            _ => Err(CaseError::Forbidden("only an operator admin may do this".into())),
+            _ => Err(CaseError::Forbidden(
+                "only an operator admin may do this".into(),
+            )),
         }
     }
 }

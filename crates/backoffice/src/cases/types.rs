@@ -144,7 +144,11 @@ fn builtin(
             .map(|(from, to, admin)| CaseTransitionConfig {
                 from: from.to_string(),
                 to: to.to_string(),
-                roles: if *admin { vec!["admin".into()] } else { Vec::new() },
+                roles: if *admin {
+                    vec!["admin".into()]
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
     }
