@@ -4,6 +4,7 @@
 //! configuration errors. Errors are one line on stderr (configuration
 //! checks print one line per problem).
 
+mod cases;
 mod cli;
 mod context;
 mod epg;
@@ -121,7 +122,7 @@ fn check_schedule_commands(loaded: &Loaded) -> Vec<String> {
 pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
     let mut entries = config.schedule.clone();
     if config.scheduler.builtin {
-        for builtin in builtin_schedule() {
+        for builtin in builtin_schedule(config) {
             if !entries.iter().any(|e| e.name() == builtin.name()) {
                 entries.push(builtin);
             }
@@ -131,8 +132,10 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
 }
 
 /// What Efir schedules by itself: stream service health every minute, the
-/// EPG import at 05:00, 09:00 and 13:00 and the premieres twice a day.
-fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
+/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day, case
+/// reminders every minute and the overdue-case sweep at 09:00 in
+/// `cases.timezone`.
+fn builtin_schedule(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
         cron: cron.into(),
@@ -145,6 +148,11 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("check-stream-services", "* * * * *"),
         entry("epg-import", "0 5,9,13 * * *"),
         entry("epg-premiere-import", "30 5,13 * * *"),
+        entry("send-case-reminders", "* * * * *"),
+        efir_core::config::ScheduleEntry {
+            timezone: config.cases.timezone.clone(),
+            ..entry("escalate-cases", "0 9 * * *")
+        },
     ]
 }
 
