@@ -431,7 +431,13 @@ async fn builtin_schedule_and_middleware_commands() {
         .collect();
     assert_eq!(
         names,
-        vec!["check-stream-services", "epg-import", "epg-premiere-import"],
+        vec![
+            "check-stream-services",
+            "epg-import",
+            "epg-premiere-import",
+            "send-case-reminders",
+            "escalate-cases"
+        ],
         "built in by default"
     );
     let out = env
