@@ -75,7 +75,17 @@ async fn reminders_and_escalations_through_the_binary() {
             }
         };
         let boss = staff("boss", None).await;
-        let agent = staff("agent", Some(boss)).await;
+        let agent = staff("agent", None).await;
+        assert!(!env
+            .manage(&["set-staff-manager", "agent", "agent"])
+            .status
+            .success());
+        assert!(!env
+            .manage(&["set-staff-manager", "agent", "nobody"])
+            .status
+            .success());
+        let set = env.manage(&["set_staff_manager", "agent", "boss"]);
+        assert!(set.status.success(), "{}", stderr(&set));
         let who = Who {
             user_id: agent,
             username: "agent".into(),
