@@ -10,7 +10,6 @@
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{CaseError, CaseFilter, Cases, NewCase, NewTask, Role, TaskUpdate, Who};
-use crate::admin::{respond, AdminError, AdminResult, AdminState, Format, Page, Staff, StaffRole};
+use crate::admin::{
+    respond, AdminError, AdminResult, AdminState, Format, JsonBody, Page, Staff, StaffRole,
+};
 
 static CONFIG: OnceLock<CasesConfig> = OnceLock::new();
 
@@ -65,11 +66,6 @@ impl From<CaseError> for AdminError {
             ))),
         }
     }
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> AdminResult<T> {
-    b.map(|Json(v)| v)
-        .map_err(|e| AdminError::bad_request(e.body_text()))
 }
 
 /// The routes of cases, tasks and notifications.
@@ -145,10 +141,9 @@ async fn list(
 async fn create(
     State(st): State<AdminState>,
     staff: Staff,
-    b: Result<Json<NewCase>, JsonRejection>,
+    JsonBody(new): JsonBody<NewCase>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     staff.require_write()?;
-    let new = body(b)?;
     let client = staff.client(new.client_id)?;
     let now = now();
     let case = cases(&st).create(&who(&staff), client, &new, now).await?;
@@ -185,10 +180,9 @@ async fn transition(
     State(st): State<AdminState>,
     staff: Staff,
     Path(id): Path<i64>,
-    b: Result<Json<TransitionBody>, JsonRejection>,
+    JsonBody(t): JsonBody<TransitionBody>,
 ) -> AdminResult<Json<Value>> {
     staff.require_write()?;
-    let t = body(b)?;
     let now = now();
     let case = cases(&st).transition(&who(&staff), id, &t.to, &t.comment, now).await?;
     Ok(Json(case.to_json(now)))
@@ -204,10 +198,9 @@ async fn set_owner(
     State(st): State<AdminState>,
     staff: Staff,
     Path(id): Path<i64>,
-    b: Result<Json<OwnerBody>, JsonRejection>,
+    JsonBody(o): JsonBody<OwnerBody>,
 ) -> AdminResult<Json<Value>> {
     staff.require_write()?;
-    let o = body(b)?;
     let now = now();
     let case = cases(&st).set_owner(&who(&staff), id, o.owner_id, now).await?;
     Ok(Json(case.to_json(now)))
@@ -228,10 +221,9 @@ async fn add_comment(
     State(st): State<AdminState>,
     staff: Staff,
     Path(id): Path<i64>,
-    b: Result<Json<CommentBody>, JsonRejection>,
+    JsonBody(c): JsonBody<CommentBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     staff.require_write()?;
-    let c = body(b)?;
     let comment = cases(&st).add_comment(&who(&staff), id, &c.text, now()).await?;
     Ok((StatusCode::CREATED, Json(json!(comment))))
 }
@@ -327,10 +319,9 @@ async fn add_task(
     State(st): State<AdminState>,
     staff: Staff,
     Path(id): Path<i64>,
-    b: Result<Json<NewTask>, JsonRejection>,
+    JsonBody(t): JsonBody<NewTask>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     staff.require_write()?;
-    let t = body(b)?;
     let task = cases(&st).add_task(&who(&staff), id, &t, now()).await?;
     Ok((StatusCode::CREATED, Json(json!(task))))
 }
@@ -344,10 +335,9 @@ async fn update_task(
     State(st): State<AdminState>,
     staff: Staff,
     Path(id): Path<i64>,
-    b: Result<Json<TaskUpdate>, JsonRejection>,
+    JsonBody(up): JsonBody<TaskUpdate>,
 ) -> AdminResult<Json<Value>> {
     staff.require_write()?;
-    let up = body(b)?;
     let task = cases(&st).update_task(&who(&staff), id, &up, now()).await?;
     Ok(Json(json!(task)))
 }
