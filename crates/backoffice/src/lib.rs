@@ -8,6 +8,8 @@
 //!   audit-log search, operator settings), which the other parts extend;
 //! - [`billing`]: built-in billing runs (`check-accounts`, autopayments
 //!   through a payment provider, payment status checks);
+//! - [`cases`]: cases and tasks (state machines per case type, SLA with
+//!   pauses, reminders, escalation, attachments);
 //! - [`settings`]: the per-operator settings the back office reads
 //!   (`billing.*`, `sms.*`, …) and their validation;
 //! - [`messages`]: the outbox of SMS and e-mail, screen messages to
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod billing;
 pub mod messages;
+pub mod cases;
 pub mod settings;
 pub mod sms;
 pub mod stats;

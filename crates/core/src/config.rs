@@ -59,6 +59,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The admin API of the back office.
     pub admin: AdminConfig,
+    /// Cases and tasks of the back office (`[cases]`).
+    pub cases: CasesConfig,
 }
 
 /// `[admin]`: the staff-facing admin API (`/admin/api/`).
@@ -79,6 +81,196 @@ impl Default for AdminConfig {
             session_hours: 12,
             request_log_days: 90,
         }
+    }
+}
+
+
+/// `[cases]`: the back office's cases and tasks. Operator-defined case
+/// types (`[[cases.type]]`) come on top of the built-in ones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CasesConfig {
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: u64,
+    /// An overdue case escalates to its owner's manager after this many
+    /// days past its due time.
+    pub escalate_after_days: u32,
+    /// A task without an explicit reminder time is reminded this many
+    /// minutes before its deadline, unless its case type says otherwise.
+    pub remind_before_minutes: u32,
+    /// IANA time zone of the daily escalation sweep.
+    pub timezone: String,
+    /// Operator-defined case types.
+    #[serde(rename = "type")]
+    pub types: Vec<CaseTypeConfig>,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        CasesConfig {
+            max_attachment_bytes: 10 * 1024 * 1024,
+            escalate_after_days: 3,
+            remind_before_minutes: 60,
+            timezone: "UTC".into(),
+            types: Vec::new(),
+        }
+    }
+}
+
+/// One `[[cases.type]]`: a case type's states and allowed transitions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaseTypeConfig {
+    /// Identifier (`[a-z0-9_]`), unique among built-in and configured types.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// Every state, in display order.
+    pub states: Vec<String>,
+    /// The state a new case starts in.
+    pub initial: String,
+    /// States in which a case is closed (no SLA, no escalation).
+    #[serde(default)]
+    pub closed: Vec<String>,
+    /// States in which the SLA clock is paused (waiting on the customer).
+    #[serde(default)]
+    pub waiting: Vec<String>,
+    /// Hours from creation to the due time; none: no due time.
+    #[serde(default)]
+    pub sla_hours: Option<u32>,
+    /// Default reminder offset of this type's tasks, in minutes.
+    #[serde(default)]
+    pub remind_before_minutes: Option<u32>,
+    /// Allowed transitions.
+    #[serde(default, rename = "transition")]
+    pub transitions: Vec<CaseTransitionConfig>,
+}
+
+/// One `[[cases.type.transition]]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaseTransitionConfig {
+    /// From this state.
+    pub from: String,
+    /// To this state.
+    pub to: String,
+    /// Staff roles allowed (`admin`, `support`); empty: every writing role.
+    /// Superusers may always.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Case-type names built into Efir; configured types may not reuse them.
+pub const BUILTIN_CASE_TYPES: &[&str] = &[
+    "connection_request",
+    "support_ticket",
+    "payment_dispute",
+    "box_swap",
+];
+
+impl CasesConfig {
+    /// Problems of this section as (dotted key, message).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.max_attachment_bytes == 0 {
+            out.push((
+                "cases.max_attachment_bytes".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            out.push((
+                "cases.timezone".into(),
+                format!("unknown time zone `{}`", self.timezone),
+            ));
+        }
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.types.iter().enumerate() {
+            let key = |k: &str| format!("cases.type[{i}].{k}");
+            if !ident(&t.name) {
+                out.push((
+                    key("name"),
+                    format!("`{}` must be 1 to 64 of a-z 0-9 _", t.name),
+                ));
+            } else if BUILTIN_CASE_TYPES.contains(&t.name.as_str()) {
+                out.push((key("name"), format!("`{}` is a built-in case type", t.name)));
+            } else if !names.insert(t.name.clone()) {
+                out.push((
+                    key("name"),
+                    format!("another type is already named `{}`", t.name),
+                ));
+            }
+            if t.title.trim().is_empty() {
+                out.push((key("title"), "must not be empty".into()));
+            }
+            if t.states.is_empty() {
+                out.push((key("states"), "must list at least one state".into()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for s in &t.states {
+                if !ident(s) {
+                    out.push((
+                        key("states"),
+                        format!("state `{s}` must be 1 to 64 of a-z 0-9 _"),
+                    ));
+                } else if !seen.insert(s.as_str()) {
+                    out.push((key("states"), format!("state `{s}` is listed twice")));
+                }
+            }
+            let known = |s: &str| t.states.iter().any(|x| x == s);
+            if !known(&t.initial) {
+                out.push((
+                    key("initial"),
+                    format!("`{}` is not one of the states", t.initial),
+                ));
+            }
+            for (k, list) in [("closed", &t.closed), ("waiting", &t.waiting)] {
+                for s in list {
+                    if !known(s) {
+                        out.push((key(k), format!("`{s}` is not one of the states")));
+                    }
+                }
+            }
+            if let Some(s) = t.waiting.iter().find(|s| t.closed.contains(s)) {
+                out.push((
+                    key("waiting"),
+                    format!("`{s}` cannot be both waiting and closed"),
+                ));
+            }
+            if t.sla_hours == Some(0) {
+                out.push((key("sla_hours"), "must be at least 1 when set".into()));
+            }
+            for (j, tr) in t.transitions.iter().enumerate() {
+                let tkey = |k: &str| format!("cases.type[{i}].transition[{j}].{k}");
+                if !known(&tr.from) {
+                    out.push((
+                        tkey("from"),
+                        format!("`{}` is not one of the states", tr.from),
+                    ));
+                }
+                if !known(&tr.to) {
+                    out.push((tkey("to"), format!("`{}` is not one of the states", tr.to)));
+                }
+                if tr.from == tr.to {
+                    out.push((tkey("to"), "a transition must change the state".into()));
+                }
+                for r in &tr.roles {
+                    if !["admin", "support"].contains(&r.as_str()) {
+                        out.push((
+                            tkey("roles"),
+                            format!("unknown role `{r}`, expected admin or support"),
+                        ));
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -351,6 +543,7 @@ impl Default for Config {
             schedule: Vec::new(),
             ingest: IngestConfig::default(),
             admin: AdminConfig::default(),
+            cases: CasesConfig::default(),
         }
     }
 }
@@ -788,6 +981,9 @@ impl Config {
                     "expected a DSN such as https://KEY@HOST/PROJECT".into(),
                 );
             }
+        }
+        for (key, msg) in self.cases.problems() {
+            err(&key, msg);
         }
         let mut names = std::collections::HashSet::new();
         for (i, entry) in self.schedule.iter().enumerate() {

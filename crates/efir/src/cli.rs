@@ -140,6 +140,9 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 /// A management command; also what `[[schedule]]` entries name.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ManageCommand {
+    /// Cases and tasks of the back office.
+    #[command(flatten)]
+    Cases(crate::cases::CasesCommand),
     /// Apply pending database migrations (or show their status).
     Migrate {
         /// Only list migrations and whether they are applied.
@@ -717,6 +720,7 @@ impl ManageCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ManageCommand::Migrate { .. } => "migrate",
+            ManageCommand::Cases(c) => c.name(),
             ManageCommand::CreateSuperuser { .. } => "createsuperuser",
             ManageCommand::SetupInitialData { .. } => "setup-initial-data",
             ManageCommand::CreateClient(_) => "create-client",

@@ -5,6 +5,7 @@
 //! checks print one line per problem).
 
 mod billing;
+mod cases;
 mod cli;
 mod context;
 mod epg;
@@ -124,7 +125,7 @@ fn check_schedule_commands(loaded: &Loaded) -> Vec<String> {
 pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
     let mut entries = config.schedule.clone();
     if config.scheduler.builtin {
-        for builtin in builtin_schedule() {
+        for builtin in builtin_schedule(config) {
             if !entries.iter().any(|e| e.name() == builtin.name()) {
                 entries.push(builtin);
             }
@@ -133,8 +134,11 @@ pub(crate) fn schedule_entries(config: &Config) -> Vec<efir_core::config::Schedu
     entries
 }
 
-/// What Efir schedules by itself (see the README's schedule table).
-fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
+/// What Efir schedules by itself: stream service health every minute, the
+/// EPG import at 05:00, 09:00 and 13:00, the premieres twice a day, case
+/// reminders every minute and the overdue-case sweep at 09:00 in
+/// `cases.timezone`.
+fn builtin_schedule(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
     let entry = |name: &str, cron: &str| efir_core::config::ScheduleEntry {
         name: Some(name.into()),
         cron: cron.into(),
@@ -153,6 +157,11 @@ fn builtin_schedule() -> Vec<efir_core::config::ScheduleEntry> {
         entry("make-autopayments", "50 2 * * *"),
         entry("check-accounts", "0 3 * * *"),
         entry("resend-sms", "*/2 * * * *"),
+        entry("send-case-reminders", "* * * * *"),
+        efir_core::config::ScheduleEntry {
+            timezone: config.cases.timezone.clone(),
+            ..entry("escalate-cases", "0 9 * * *")
+        },
     ]
     .into_iter()
     .chain(stats::SCHEDULE.iter().map(|(name, cron)| entry(name, cron)))

@@ -58,6 +58,7 @@ pub(crate) fn spinner(ctx: &Ctx, message: &str) -> Option<indicatif::ProgressBar
 pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> {
     match cmd {
         ManageCommand::Migrate { status } => migrate(ctx, status).await,
+        ManageCommand::Cases(cmd) => crate::cases::run(ctx, cmd, actor).await,
         ManageCommand::CreateSuperuser {
             username,
             password,

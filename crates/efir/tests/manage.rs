@@ -438,7 +438,9 @@ async fn builtin_schedule_and_middleware_commands() {
             "clear-request-log",
             "make-autopayments",
             "check-accounts",
-            "resend-sms"
+            "resend-sms",
+            "send-case-reminders",
+            "escalate-cases"
         ],
         "built in by default"
     );

@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "stats",
         sql: include_str!("../migrations/0009_stats.sql"),
     },
+    Migration {
+        version: 10,
+        name: "cases",
+        sql: include_str!("../migrations/0010_cases.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
