@@ -21,8 +21,8 @@
 
 pub mod admin;
 pub mod billing;
-pub mod messages;
 pub mod cases;
+pub mod messages;
 pub mod settings;
 pub mod sms;
 pub mod stats;

@@ -84,7 +84,6 @@ impl Default for AdminConfig {
     }
 }
 
-
 /// `[cases]`: the back office's cases and tasks. Operator-defined case
 /// types (`[[cases.type]]`) come on top of the built-in ones.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

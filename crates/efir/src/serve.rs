@@ -223,14 +223,17 @@ pub async fn run(
                 },
             ))
             .merge(efir_epg::routes(store.clone(), &config.data_dir))
-            .merge(efir_backoffice::routes(
-                store.clone(),
-                efir_backoffice::AdminOptions {
-                    data_dir: config.data_dir.clone(),
-                    session_hours: config.admin.session_hours,
-                    trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
-                },
-            ))
+            .merge({
+                efir_backoffice::cases::api::configure(&config.cases);
+                efir_backoffice::routes(
+                    store.clone(),
+                    efir_backoffice::AdminOptions {
+                        data_dir: config.data_dir.clone(),
+                        session_hours: config.admin.session_hours,
+                        trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+                    },
+                )
+            })
             .merge(efir_ingest::routes(
                 store.clone(),
                 efir_ingest::api::ApiOptions {

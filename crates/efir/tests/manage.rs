@@ -33,7 +33,7 @@ async fn migrate_then_status() {
         assert!(
             stdout(&out).contains(
                 "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin)"
-            ) && stdout(&out).contains("7 (billing)"),
+            ) && stdout(&out).contains("7 (billing), 8 (messages), 9 (stats), 10 (cases)"),
             "{}",
             stdout(&out)
         );

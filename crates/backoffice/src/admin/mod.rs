@@ -108,6 +108,9 @@ pub fn routes(state: AdminState) -> Router {
         )
         .route("/admin/api/audit", get(audit::search))
         .route("/admin/api/request-log", get(log::search))
+        .merge(crate::messages::admin::admin_routes())
+        .merge(crate::stats::admin::admin_routes())
+        .merge(crate::cases::api::admin_routes())
         .route("/admin/api/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

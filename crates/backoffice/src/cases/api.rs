@@ -80,12 +80,15 @@ pub fn admin_routes() -> Router<AdminState> {
         .route("/admin/api/cases/{id}", get(detail).delete(delete))
         .route("/admin/api/cases/{id}/transition", post(transition))
         .route("/admin/api/cases/{id}/owner", post(set_owner))
-        .route("/admin/api/cases/{id}/comments", get(comments).post(add_comment))
+        .route(
+            "/admin/api/cases/{id}/comments",
+            get(comments).post(add_comment),
+        )
         .route(
             "/admin/api/cases/{id}/attachments",
-            get(attachments)
-                .post(upload)
-                .layer(DefaultBodyLimit::max(usize::try_from(limit).unwrap_or(usize::MAX))),
+            get(attachments).post(upload).layer(DefaultBodyLimit::max(
+                usize::try_from(limit).unwrap_or(usize::MAX),
+            )),
         )
         .route("/admin/api/cases/{id}/attachments/{att}", get(download))
         .route("/admin/api/cases/{id}/tasks", get(tasks).post(add_task))
@@ -118,8 +121,22 @@ struct ListQuery {
 }
 
 const CASE_COLUMNS: &[&str] = &[
-    "id", "client_id", "case_type", "state", "title", "priority", "customer_id", "account_id",
-    "owner_id", "author", "created_at", "updated_at", "due_at", "paused_total", "closed", "overdue",
+    "id",
+    "client_id",
+    "case_type",
+    "state",
+    "title",
+    "priority",
+    "customer_id",
+    "account_id",
+    "owner_id",
+    "author",
+    "created_at",
+    "updated_at",
+    "due_at",
+    "paused_total",
+    "closed",
+    "overdue",
 ];
 
 async fn list(
@@ -150,7 +167,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(case.to_json(now))))
 }
 
-async fn detail(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn detail(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     let c = cases(&st);
     let w = who(&staff);
     let now = now();
@@ -163,7 +184,11 @@ async fn detail(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>)
     Ok(Json(v))
 }
 
-async fn delete(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<StatusCode> {
+async fn delete(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<StatusCode> {
     cases(&st).delete(&who(&staff), id, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -184,7 +209,9 @@ async fn transition(
 ) -> AdminResult<Json<Value>> {
     staff.require_write()?;
     let now = now();
-    let case = cases(&st).transition(&who(&staff), id, &t.to, &t.comment, now).await?;
+    let case = cases(&st)
+        .transition(&who(&staff), id, &t.to, &t.comment, now)
+        .await?;
     Ok(Json(case.to_json(now)))
 }
 
@@ -202,11 +229,17 @@ async fn set_owner(
 ) -> AdminResult<Json<Value>> {
     staff.require_write()?;
     let now = now();
-    let case = cases(&st).set_owner(&who(&staff), id, o.owner_id, now).await?;
+    let case = cases(&st)
+        .set_owner(&who(&staff), id, o.owner_id, now)
+        .await?;
     Ok(Json(case.to_json(now)))
 }
 
-async fn comments(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn comments(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     let items = cases(&st).comments(&who(&staff), id).await?;
     Ok(Json(json!({"count": items.len(), "items": items})))
 }
@@ -224,11 +257,17 @@ async fn add_comment(
     JsonBody(c): JsonBody<CommentBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     staff.require_write()?;
-    let comment = cases(&st).add_comment(&who(&staff), id, &c.text, now()).await?;
+    let comment = cases(&st)
+        .add_comment(&who(&staff), id, &c.text, now())
+        .await?;
     Ok((StatusCode::CREATED, Json(json!(comment))))
 }
 
-async fn attachments(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn attachments(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     let items = cases(&st).attachments(&who(&staff), id).await?;
     Ok(Json(json!({"count": items.len(), "items": items})))
 }
@@ -244,9 +283,13 @@ async fn upload(
     let name = headers
         .get("x-file-name")
         .and_then(|v| v.to_str().ok())
-        .map(|v| percent_decode(v))
-        .ok_or_else(|| AdminError::field("X-File-Name", "the header with the file name is required"))?;
-    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        .map(percent_decode)
+        .ok_or_else(|| {
+            AdminError::field("X-File-Name", "the header with the file name is required")
+        })?;
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let att = cases(&st)
         .add_attachment(&who(&staff), id, &name, declared, &bytes, now())
         .await?;
@@ -282,7 +325,13 @@ async fn download(
     let ascii: String = meta
         .file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = meta
         .file_name
@@ -300,17 +349,25 @@ async fn download(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&meta.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(&meta.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(resp)
 }
 
-async fn tasks(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn tasks(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     let items = cases(&st).tasks(&who(&staff), id).await?;
     Ok(Json(json!({"count": items.len(), "items": items})))
 }
@@ -326,7 +383,11 @@ async fn add_task(
     Ok((StatusCode::CREATED, Json(json!(task))))
 }
 
-async fn task(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn task(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     let (task, _) = cases(&st).task(&who(&staff), id).await?;
     Ok(Json(json!(task)))
 }
@@ -342,7 +403,11 @@ async fn update_task(
     Ok(Json(json!(task)))
 }
 
-async fn complete_task(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<Json<Value>> {
+async fn complete_task(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<Json<Value>> {
     staff.require_write()?;
     let up = TaskUpdate {
         done: Some(true),
@@ -371,12 +436,26 @@ async fn notifications(
     let items = rows.iter().map(|n| json!(n)).collect();
     Ok(respond(
         format,
-        &["id", "client_id", "user_id", "case_id", "task_id", "kind", "text", "at", "read_at"],
+        &[
+            "id",
+            "client_id",
+            "user_id",
+            "case_id",
+            "task_id",
+            "kind",
+            "text",
+            "at",
+            "read_at",
+        ],
         items,
     ))
 }
 
-async fn mark_read(State(st): State<AdminState>, staff: Staff, Path(id): Path<i64>) -> AdminResult<StatusCode> {
+async fn mark_read(
+    State(st): State<AdminState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> AdminResult<StatusCode> {
     cases(&st).mark_read(&who(&staff), id, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

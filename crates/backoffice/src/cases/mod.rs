@@ -12,6 +12,7 @@
 //! bytes. Every call takes the time (`now`) explicitly so that tests and
 //! scheduled runs use a frozen clock.
 
+pub mod api;
 pub mod attachments;
 mod engine;
 mod jobs;

@@ -91,9 +91,8 @@ async fn create(
                 .ok_or_else(|| AdminError::field("account_id", "required with target account"))?,
         ),
         "customer" => Target::Customer(
-            body.customer_id.ok_or_else(|| {
-                AdminError::field("customer_id", "required with target customer")
-            })?,
+            body.customer_id
+                .ok_or_else(|| AdminError::field("customer_id", "required with target customer"))?,
         ),
         "operator" => Target::Operator,
         _ => {

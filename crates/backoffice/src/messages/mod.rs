@@ -22,6 +22,7 @@
 //! Library functions take the current time as an argument so that tests
 //! can drive them with a frozen clock; commands pass [`efir_store::now`].
 
+pub mod admin;
 pub mod clean;
 pub mod email;
 pub mod expiry;

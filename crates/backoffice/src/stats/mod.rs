@@ -15,6 +15,7 @@
 
 // `admin.rs` (the admin endpoints) is declared here with `pub mod admin;`
 // once `crate::admin` lands on main.
+pub mod admin;
 pub mod cleanup;
 pub mod daily;
 pub mod dynamic;

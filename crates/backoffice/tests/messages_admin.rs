@@ -63,19 +63,30 @@ async fn send_list_and_resend_messages() {
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // Bad input: field errors, nothing written.
-        let before = (count(&store, "message").await, count(&store, "outbound_message").await);
+        let before = (
+            count(&store, "message").await,
+            count(&store, "outbound_message").await,
+        );
         for (bad, field) in [
             (json!({"target": "operator", "text": "  "}), "text"),
             (json!({"target": "planet", "text": "hi"}), "target"),
             (json!({"target": "account", "text": "hi"}), "account_id"),
-            (json!({"target": "operator", "text": "hi", "channels": ["fax"]}), "channel"),
-            (json!({"target": "operator", "text": "hi", "channels": []}), "channels"),
+            (
+                json!({"target": "operator", "text": "hi", "channels": ["fax"]}),
+                "channel",
+            ),
+            (
+                json!({"target": "operator", "text": "hi", "channels": []}),
+                "channels",
+            ),
             (
                 json!({"target": "operator", "text": "hi", "channels": ["email"]}),
                 "channels",
             ),
         ] {
-            let (status, body) = server.post(&admin_a, "/admin/api/messages", bad.clone()).await;
+            let (status, body) = server
+                .post(&admin_a, "/admin/api/messages", bad.clone())
+                .await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
             assert!(body["error"]["fields"][field].is_string(), "{bad}: {body}");
         }
@@ -88,12 +99,19 @@ async fn send_list_and_resend_messages() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, body) = server
-            .post(&su, "/admin/api/messages", json!({"target": "operator", "text": "hi"}))
+            .post(
+                &su,
+                "/admin/api/messages",
+                json!({"target": "operator", "text": "hi"}),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(
             before,
-            (count(&store, "message").await, count(&store, "outbound_message").await)
+            (
+                count(&store, "message").await,
+                count(&store, "outbound_message").await
+            )
         );
 
         // Listing: own operator only, filters, CSV.
@@ -111,24 +129,48 @@ async fn send_list_and_resend_messages() {
             .get(&admin_b, &format!("/admin/api/messages?client_id={a}"))
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (_, list) = server.get(&admin_a, "/admin/api/messages?channel=sms").await;
+        let (_, list) = server
+            .get(&admin_a, "/admin/api/messages?channel=sms")
+            .await;
         assert_eq!(list["count"], 1);
         assert_eq!(list["items"][0]["recipient"], "+79990000001");
-        let (_, list) = server.get(&su, &format!("/admin/api/messages?client_id={a}&channel=screen")).await;
-        assert_eq!(list["count"], 1);
-        let (_, list) = server.get(&admin_a, "/admin/api/messages?limit=1&offset=1").await;
+        let (_, list) = server
+            .get(
+                &su,
+                &format!("/admin/api/messages?client_id={a}&channel=screen"),
+            )
+            .await;
         assert_eq!(list["count"], 1);
         let (_, list) = server
-            .get(&admin_a, "/admin/api/messages?from=2000-01-01&to=2000-01-02")
+            .get(&admin_a, "/admin/api/messages?limit=1&offset=1")
+            .await;
+        assert_eq!(list["count"], 1);
+        let (_, list) = server
+            .get(
+                &admin_a,
+                "/admin/api/messages?from=2000-01-01&to=2000-01-02",
+            )
             .await;
         assert_eq!(list["count"], 0);
-        for bad in ["state=bogus", "channel=fax", "customer_id=1%27%20OR%201=1", "limit=0"] {
-            let (status, body) = server.get(&admin_a, &format!("/admin/api/messages?{bad}")).await;
+        for bad in [
+            "state=bogus",
+            "channel=fax",
+            "customer_id=1%27%20OR%201=1",
+            "limit=0",
+        ] {
+            let (status, body) = server
+                .get(&admin_a, &format!("/admin/api/messages?{bad}"))
+                .await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
         }
-        let (status, csv) = server.get_text(&admin_a, "/admin/api/messages?format=csv").await;
+        let (status, csv) = server
+            .get_text(&admin_a, "/admin/api/messages?format=csv")
+            .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(csv.starts_with("channel,id,client_id,customer_id,account_id,recipient"), "{csv}");
+        assert!(
+            csv.starts_with("channel,id,client_id,customer_id,account_id,recipient"),
+            "{csv}"
+        );
         assert_eq!(csv.lines().count(), 3, "{csv}");
 
         // Resend a failed SMS.
@@ -136,21 +178,41 @@ async fn send_list_and_resend_messages() {
         set(
             &store,
             a,
-            &[("sms.backend", "webhook"), ("sms.url", &format!("{}/hook", fake.base()))],
+            &[
+                ("sms.backend", "webhook"),
+                ("sms.url", &format!("{}/hook", fake.base())),
+            ],
         )
         .await;
         let now = efir_store::now();
-        let id = outbox::queue_sms(&store, Actor::System("t".into()), a, Some(ann), "+79990000001", "x", now)
-            .await
-            .unwrap();
+        let id = outbox::queue_sms(
+            &store,
+            Actor::System("t".into()),
+            a,
+            Some(ann),
+            "+79990000001",
+            "x",
+            now,
+        )
+        .await
+        .unwrap();
         let filter = DueFilter {
             ids: Some(vec![id]),
             ..DueFilter::default()
         };
-        outbox::deliver_due(&store, &reqwest::Client::new(), Actor::System("t".into()), &filter, now)
-            .await
-            .unwrap();
-        assert_eq!(outbox::get(&store, id).await.unwrap().unwrap().state, "failed");
+        outbox::deliver_due(
+            &store,
+            &reqwest::Client::new(),
+            Actor::System("t".into()),
+            &filter,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outbox::get(&store, id).await.unwrap().unwrap().state,
+            "failed"
+        );
         let path = format!("/admin/api/messages/{id}/resend");
         let (status, _) = server.post(&admin_b, &path, json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "another operator's message");
@@ -159,7 +221,9 @@ async fn send_list_and_resend_messages() {
         let (status, body) = server.post(&admin_a, &path, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["attempts"], 0);
-        let (status, _) = server.post(&admin_a, "/admin/api/messages/abc/resend", json!({})).await;
+        let (status, _) = server
+            .post(&admin_a, "/admin/api/messages/abc/resend", json!({}))
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let events = store
             .audit_events(&efir_store::audit::AuditFilter {
@@ -170,7 +234,9 @@ async fn send_list_and_resend_messages() {
             })
             .await
             .unwrap();
-        assert!(events.iter().any(|e| e.action == "resend" && e.actor.starts_with("user:")));
+        assert!(events
+            .iter()
+            .any(|e| e.action == "resend" && e.actor.starts_with("user:")));
         server.stop().await;
     }
 }
