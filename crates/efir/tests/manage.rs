@@ -440,7 +440,11 @@ async fn builtin_schedule_and_middleware_commands() {
             "check-accounts",
             "resend-sms",
             "send-case-reminders",
-            "escalate-cases"
+            "escalate-cases",
+            "cache-max-online",
+            "save-stats",
+            "collect-daily-stats",
+            "cache-customers-dynamic"
         ],
         "built in by default"
     );

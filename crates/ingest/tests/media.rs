@@ -417,7 +417,13 @@ async fn run_tool_reports_increasing_progress() {
         .filter(|p| *p > 0.0 && *p < 100.0)
         .collect();
     assert!(intermediate.len() >= 2, "{seen:?}");
-    assert!(intermediate.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    // Never backwards; a report may repeat (the clamp at 99.9 near the end,
+    // or ffmpeg's last `continue` and `end` blocks with the same time).
+    assert!(intermediate.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(
+        intermediate[0] < intermediate[intermediate.len() - 1],
+        "{seen:?}"
+    );
     assert_eq!(seen.last(), Some(&100.0));
 }
 
