@@ -252,6 +252,22 @@ pub fn now() -> i64 {
     efir_core::clock::now()
 }
 
+/// A case-insensitive "contains" pattern for `LOWER(col) LIKE $n ESCAPE '\\'`:
+/// `text` lower-cased, with `%`, `_` and `\\` escaped so that they match
+/// themselves, between `%…%`.
+pub fn like_contains(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 fn sqlite_path(url: &str) -> PathBuf {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -301,6 +317,12 @@ fn unique_field(message: &str, constraint: Option<&str>, table: &str) -> Option<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn like_contains_escapes_wildcards() {
+        assert_eq!(super::like_contains("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(super::like_contains("ABC"), "%abc%");
+    }
+
     #[test]
     fn unique_field_from_both_dialects() {
         assert_eq!(

@@ -7,7 +7,6 @@ use efir_store::{with_db, AuditEvent};
 use super::auth::Staff;
 use super::error::{AdminError, AdminResult};
 use super::input::{Format, Page, Params};
-use super::log::like_pattern;
 use super::output::respond;
 use super::AdminState;
 
@@ -62,7 +61,7 @@ pub async fn search(
         .bind(params.str("action"))
         .bind(actor_exact)
         .bind(actor_prefix)
-        .bind(params.str("q").map(like_pattern))
+        .bind(params.str("q").map(efir_store::like_contains))
         .bind(from)
         .bind(to)
         .bind(page.limit)

@@ -206,20 +206,6 @@ pub async fn log_requests(
     response
 }
 
-/// `%…%` for a LIKE search of `text`, with `%`, `_` and `\` escaped.
-pub fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// Columns of the request log in lists and CSV.
 const COLUMNS: [&str; 11] = [
     "id",
@@ -272,7 +258,7 @@ pub async fn search(
         .bind(client)
         .bind(params.str("username"))
         .bind(method)
-        .bind(params.str("path").map(like_pattern))
+        .bind(params.str("path").map(efir_store::like_contains))
         .bind(status)
         .bind(from)
         .bind(to)

@@ -253,19 +253,6 @@ fn check_time(field: &str, v: Option<i64>) -> CaseResult<Option<i64>> {
     }
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 async fn tx_scalar_i64(tx: &mut Tx, sql: &str, args: &[Arg]) -> CaseResult<Option<i64>> {
     let v: Option<i64> = with_tx!(tx, c => {
         let mut q = sqlx::query_scalar::<_, i64>(sql);
@@ -497,7 +484,7 @@ impl Cases {
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty())
-            .map(like_pattern);
+            .map(efir_store::like_contains);
         let overdue: Option<i64> = filter.overdue.map(i64::from);
         let open: Option<i64> = filter.open.map(i64::from);
         let sql = format!(
@@ -928,16 +915,5 @@ impl Cases {
         .await?;
         tx.commit().await?;
         Ok(after)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
-        assert_eq!(like_pattern("ABC"), "%abc%");
     }
 }
