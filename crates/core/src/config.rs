@@ -73,6 +73,10 @@ pub struct AdminConfig {
     /// Days admin requests are kept in the request log
     /// (`clear-request-log`, run daily, removes older ones).
     pub request_log_days: u32,
+    /// Always mark the admin panel's session cookie `Secure` (it is anyway
+    /// when a trusted proxy reports `X-Forwarded-Proto: https`); set it
+    /// when the panel is only reached over TLS.
+    pub secure_cookies: bool,
 }
 
 impl Default for AdminConfig {
@@ -80,6 +84,7 @@ impl Default for AdminConfig {
         AdminConfig {
             session_hours: 12,
             request_log_days: 90,
+            secure_cookies: false,
         }
     }
 }

@@ -214,26 +214,34 @@ pub async fn run(
         None
     };
     if opts.roles.contains(Role::Api) {
+        let mw = efir_middleware::Middleware::new(
+            store.clone(),
+            efir_middleware::Options {
+                trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+                caches: middleware_caches(&config).await?,
+            },
+        );
+        efir_backoffice::cases::api::configure(&config.cases);
+        let admin = efir_backoffice::admin::AdminState::new(
+            store.clone(),
+            efir_backoffice::AdminOptions {
+                data_dir: config.data_dir.clone(),
+                session_hours: config.admin.session_hours,
+                trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
+            },
+        );
+        let panel = efir_panel::Panel::new(
+            admin.clone(),
+            mw.clone(),
+            efir_panel::PanelOptions {
+                secure_cookies: config.admin.secure_cookies,
+            },
+        );
         let parts = Router::new()
-            .merge(efir_middleware::routes_with(
-                store.clone(),
-                efir_middleware::Options {
-                    trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
-                    caches: middleware_caches(&config).await?,
-                },
-            ))
+            .merge(efir_middleware::routes_of(mw))
             .merge(efir_epg::routes(store.clone(), &config.data_dir))
-            .merge({
-                efir_backoffice::cases::api::configure(&config.cases);
-                efir_backoffice::routes(
-                    store.clone(),
-                    efir_backoffice::AdminOptions {
-                        data_dir: config.data_dir.clone(),
-                        session_hours: config.admin.session_hours,
-                        trusted_proxies: config.api.trusted_proxies().unwrap_or_default(),
-                    },
-                )
-            })
+            .merge(efir_backoffice::admin::routes(admin))
+            .merge(efir_panel::routes(panel))
             .merge(efir_ingest::routes(
                 store.clone(),
                 efir_ingest::api::ApiOptions {

@@ -114,6 +114,26 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+tokio::task_local! {
+    static CALLER: efir_store::Actor;
+}
+
+/// Runs `fut` (calls of [`crate::billing::dispatch`] or
+/// [`crate::content::dispatch`]) with its changes audited as `actor`
+/// instead of the operator's API key: the admin panel calls the APIs on
+/// behalf of a staff user, so one code path validates and audits both.
+pub async fn on_behalf_of<F: std::future::Future>(actor: efir_store::Actor, fut: F) -> F::Output {
+    CALLER.scope(actor, fut).await
+}
+
+/// The actor of a Billing or Content API change: the staff user of
+/// [`on_behalf_of`], else `api:<api>:client-<id>`.
+pub(crate) fn caller(api: &str, client: &Client) -> efir_store::Actor {
+    CALLER
+        .try_with(|a| a.clone())
+        .unwrap_or_else(|_| efir_store::Actor::Api(format!("{api}:client-{}", client.id)))
+}
+
 /// The parameters of a call: query string and form body, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params(pub Vec<(String, String)>);

@@ -73,21 +73,62 @@ pub fn default_trusted_proxies() -> Vec<efir_core::net::Cidr> {
         .collect()
 }
 
+impl Middleware {
+    /// The middleware's state for `store` with `options` (one per process:
+    /// the HTTP routes and the admin panel share its caches).
+    pub fn new(store: Store, options: Options) -> Middleware {
+        Middleware {
+            store,
+            device: device::DeviceState {
+                limiter: Default::default(),
+                trusted_proxies: std::sync::Arc::new(options.trusted_proxies),
+            },
+            caches: options.caches,
+        }
+    }
+}
+
 /// The routes with `options`.
 pub fn routes_with(store: Store, options: Options) -> Router {
-    let state = Middleware {
-        store,
-        device: device::DeviceState {
-            limiter: Default::default(),
-            trusted_proxies: std::sync::Arc::new(options.trusted_proxies),
-        },
-        caches: options.caches,
-    };
+    routes_of(Middleware::new(store, options))
+}
+
+/// The routes over an existing [`Middleware`].
+pub fn routes_of(state: Middleware) -> Router {
     Router::new()
         .route("/tvmiddleware/api/{*method}", any(device::call))
         .route("/billing/api/{*method}", any(billing_call))
         .route("/content/api/{*method}", any(content_call))
         .with_state(state)
+}
+
+/// Which operator API a [`call`] goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The Billing API (customers, accounts, tariffs, transactions).
+    Billing,
+    /// The Content API (channels, categories, radio, cameras, apps, VOD).
+    Content,
+}
+
+/// Runs one Billing or Content API method (`customer/list`) for `client`,
+/// as its HTTP endpoint does after authentication: after a change the
+/// operator's cached device data is marked as changed.
+pub async fn call(
+    mw: &Middleware,
+    client: &efir_store::clients::Client,
+    api: Api,
+    method: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let result = match api {
+        Api::Billing => billing::dispatch(mw, client, method, params).await,
+        Api::Content => content::dispatch(mw, client, method, params).await,
+    };
+    if result.is_ok() && is_write(method) {
+        mw.caches.bump(&mw.store, client.id).await;
+    }
+    result
 }
 
 /// A method name from the path: `customer/create/` → `customer/create`.
@@ -112,12 +153,7 @@ async fn billing_call(
     let params = Params::parse(query.as_deref(), &body);
     let result = async {
         let client = authenticate(&mw.store, &params, KeyKind::Billing).await?;
-        let method = method_name(&method);
-        let result = billing::dispatch(&mw, &client, &method, &params).await;
-        if result.is_ok() && is_write(&method) {
-            mw.caches.bump(&mw.store, client.id).await;
-        }
-        result
+        call(&mw, &client, Api::Billing, &method_name(&method), &params).await
     }
     .await;
     match result {
@@ -135,12 +171,7 @@ async fn content_call(
     let params = Params::parse(query.as_deref(), &body);
     let result = async {
         let client = authenticate(&mw.store, &params, KeyKind::Content).await?;
-        let method = method_name(&method);
-        let result = content::dispatch(&mw, &client, &method, &params).await;
-        if result.is_ok() && is_write(&method) {
-            mw.caches.bump(&mw.store, client.id).await;
-        }
-        result
+        call(&mw, &client, Api::Content, &method_name(&method), &params).await
     }
     .await;
     match result {

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cases",
         sql: include_str!("../migrations/0010_cases.sql"),
     },
+    Migration {
+        version: 11,
+        name: "panel",
+        sql: include_str!("../migrations/0011_panel.sql"),
+    },
 ];
 
 /// The state of one migration in a database.

@@ -20,7 +20,8 @@ use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap};
 use axum::Json;
 use efir_store::audit::Arg;
-use efir_store::{with_db, Actor};
+use efir_store::users::User;
+use efir_store::{with_db, Actor, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -165,55 +166,178 @@ impl FromRequestParts<AdminState> for Staff {
         let token = bearer(&parts.headers).ok_or_else(|| {
             AdminError::unauthorized("log in first: Authorization: Bearer <token>")
         })?;
-        let hash = token_hash(token);
-        let sql = "SELECT u.id, u.username, u.is_superuser, u.is_admin, u.monitoring_user, \
-                   u.client_id, u.is_active, s.expires_at, s.last_seen_at \
-                   FROM staff_session s JOIN staff_user u ON u.id = s.user_id \
-                   WHERE s.token_hash = $1";
-        let row: Option<SessionRow> = with_db!(state.store.pool(), p => sqlx::query_as(sql)
-            .bind(&hash)
-            .fetch_optional(p)
-            .await)
-        .map_err(|e| AdminError::from(efir_store::StoreError::from(e)))?;
-        let now = efir_store::now();
-        let Some((id, username, su, admin, monitoring, client_id, active, expires, seen)) = row
-        else {
-            return Err(AdminError::unauthorized(
-                "the login has expired or is unknown",
-            ));
-        };
-        if !active || expires <= now {
-            return Err(AdminError::unauthorized(
-                "the login has expired or is unknown",
-            ));
-        }
-        if now - seen >= TOUCH_EVERY {
-            let until = now + state.session_secs();
-            let sql = "UPDATE staff_session SET last_seen_at = $1, expires_at = $2 \
-                       WHERE token_hash = $3";
-            let touched = with_db!(state.store.pool(), p => sqlx::query(sql)
-                .bind(now)
-                .bind(until)
-                .bind(&hash)
-                .execute(p)
-                .await
-                .map(|_| ()));
-            if let Err(e) = touched {
-                tracing::warn!(error = %e, "admin API: cannot extend a session");
-            }
-        }
-        let staff = Staff {
-            id,
-            username,
-            role: StaffRole::of(su, admin, monitoring),
-            client_id,
-        };
+        let staff = session_staff(&state.store, token, state.session_secs())
+            .await?
+            .ok_or_else(|| AdminError::unauthorized("the login has expired or is unknown"))?;
         if let Some(slot) = parts.extensions.get::<LogSlot>() {
             slot.set(&staff);
         }
         parts.extensions.insert(staff.clone());
         Ok(staff)
     }
+}
+
+/// The staff user of a session token, if the session is known, unexpired
+/// and its user still active; extends the session (at most once a
+/// minute). Shared by the admin API (bearer tokens) and the web panel
+/// (cookies).
+pub async fn session_staff(
+    store: &Store,
+    token: &str,
+    session_secs: i64,
+) -> efir_store::Result<Option<Staff>> {
+    if token.is_empty() || token.len() > 200 {
+        return Ok(None);
+    }
+    let hash = token_hash(token);
+    let sql = "SELECT u.id, u.username, u.is_superuser, u.is_admin, u.monitoring_user, \
+               u.client_id, u.is_active, s.expires_at, s.last_seen_at \
+               FROM staff_session s JOIN staff_user u ON u.id = s.user_id \
+               WHERE s.token_hash = $1";
+    let row: Option<SessionRow> = with_db!(store.pool(), p => sqlx::query_as(sql)
+        .bind(&hash)
+        .fetch_optional(p)
+        .await)
+    .map_err(efir_store::StoreError::from)?;
+    let now = efir_store::now();
+    let Some((id, username, su, admin, monitoring, client_id, active, expires, seen)) = row else {
+        return Ok(None);
+    };
+    if !active || expires <= now {
+        return Ok(None);
+    }
+    if now - seen >= TOUCH_EVERY {
+        let until = now + session_secs;
+        let sql = "UPDATE staff_session SET last_seen_at = $1, expires_at = $2 \
+                   WHERE token_hash = $3";
+        let touched = with_db!(store.pool(), p => sqlx::query(sql)
+            .bind(now)
+            .bind(until)
+            .bind(&hash)
+            .execute(p)
+            .await
+            .map(|_| ()));
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "admin: cannot extend a session");
+        }
+    }
+    Ok(Some(Staff {
+        id,
+        username,
+        role: StaffRole::of(su, admin, monitoring),
+        client_id,
+    }))
+}
+
+/// Opens a session for `user` (already authenticated) from address `ip`:
+/// answers the staff user, the new random token and when it expires.
+/// Expired sessions of everyone are removed on the way.
+pub async fn open_session(
+    store: &Store,
+    user: &User,
+    ip: &str,
+    session_secs: i64,
+) -> efir_store::Result<(Staff, String, i64)> {
+    let staff = Staff {
+        id: user.id,
+        username: user.username.clone(),
+        role: StaffRole::of(user.is_superuser, user.is_admin, user.monitoring_user),
+        client_id: user.client_id,
+    };
+    let token = efir_core::secret::random_hex(32);
+    let now = efir_store::now();
+    let expires = now + session_secs;
+    let mut tx = store.begin(staff.actor()).await?;
+    tx.execute(
+        "staff_session",
+        "DELETE FROM staff_session WHERE expires_at <= $1",
+        &[Arg::I64(now)],
+    )
+    .await?;
+    tx.execute(
+        "staff_session",
+        "INSERT INTO staff_session (token_hash, user_id, created_at, last_seen_at, expires_at, ip) \
+         VALUES ($1, $2, $3, $3, $4, $5)",
+        &[
+            Arg::Text(token_hash(&token)),
+            Arg::I64(user.id),
+            Arg::I64(now),
+            Arg::I64(expires),
+            Arg::Text(ip.to_string()),
+        ],
+    )
+    .await?;
+    tx.execute(
+        "staff_user",
+        "UPDATE staff_user SET last_login = $1 WHERE id = $2",
+        &[Arg::I64(now), Arg::I64(user.id)],
+    )
+    .await?;
+    tx.audit(
+        user.client_id,
+        "login",
+        "user",
+        Some(user.id.to_string()),
+        json!({ "username": user.username, "ip": ip }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((staff, token, expires))
+}
+
+/// Ends the session of `token` (audited as `staff`'s logout).
+pub async fn close_session(store: &Store, staff: &Staff, token: &str) -> efir_store::Result<()> {
+    let mut tx = store.begin(staff.actor()).await?;
+    tx.execute(
+        "staff_session",
+        "DELETE FROM staff_session WHERE token_hash = $1",
+        &[Arg::Text(token_hash(token))],
+    )
+    .await?;
+    tx.audit(
+        staff.client_id,
+        "logout",
+        "user",
+        Some(staff.id.to_string()),
+        json!({ "username": staff.username }),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Changes `staff`'s password after checking the old one, and ends every
+/// other session of the user (all but `keep_token`'s). Answers how many
+/// sessions were ended; field errors name `old_password` or
+/// `new_password`.
+pub async fn set_own_password(
+    store: &Store,
+    staff: &Staff,
+    keep_token: &str,
+    old_password: &str,
+    new_password: &str,
+) -> AdminResult<u64> {
+    if store
+        .authenticate(&staff.username, old_password)
+        .await?
+        .is_none()
+    {
+        return Err(AdminError::field("old_password", "is wrong"));
+    }
+    efir_core::password::validate(new_password)
+        .map_err(|e| AdminError::field("new_password", e))?;
+    let mut tx = store.begin(staff.actor()).await?;
+    store
+        .set_password(&mut tx, &staff.username, new_password)
+        .await?;
+    let ended = tx
+        .execute(
+            "staff_session",
+            "DELETE FROM staff_session WHERE user_id = $1 AND token_hash <> $2",
+            &[Arg::I64(staff.id), Arg::Text(token_hash(keep_token))],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(ended)
 }
 
 /// Failed logins allowed per user name and per address within the window.
@@ -228,7 +352,8 @@ pub struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    fn blocked(&self, key: &str) -> bool {
+    /// Whether `key` has failed too often within the window.
+    pub fn blocked(&self, key: &str) -> bool {
         let Ok(map) = self.failures.lock() else {
             return false;
         };
@@ -236,7 +361,8 @@ impl LoginLimiter {
             if *n >= LOGIN_MAX_FAILURES && since.elapsed().as_secs() < LOGIN_WINDOW_SECS)
     }
 
-    fn failed(&self, key: &str) {
+    /// Counts a failure of `key`.
+    pub fn failed(&self, key: &str) {
         if let Ok(mut map) = self.failures.lock() {
             if map.len() > 100_000 {
                 map.retain(|_, (_, since)| since.elapsed().as_secs() < LOGIN_WINDOW_SECS);
@@ -249,11 +375,42 @@ impl LoginLimiter {
         }
     }
 
-    fn succeeded(&self, key: &str) {
+    /// Forgets the failures of `key` after a success.
+    pub fn succeeded(&self, key: &str) {
         if let Ok(mut map) = self.failures.lock() {
             map.remove(key);
         }
     }
+}
+
+/// Checks a staff login from address `ip` against the failed-login limit
+/// (429 when over it) and the password (401 when wrong, counted as a
+/// failure for the user name and the address).
+pub async fn check_login(
+    state: &AdminState,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> AdminResult<User> {
+    let keys = [format!("user:{username}"), format!("ip:{ip}")];
+    if keys.iter().any(|k| state.limiter.blocked(k)) {
+        return Err(AdminError::too_many(
+            "too many failed logins; try again in 15 minutes",
+        ));
+    }
+    if username.is_empty() || username.len() > 150 || password.len() > 1000 {
+        return Err(AdminError::unauthorized("wrong user name or password"));
+    }
+    let Some(user) = state.store.authenticate(username, password).await? else {
+        for k in &keys {
+            state.limiter.failed(k);
+        }
+        return Err(AdminError::unauthorized("wrong user name or password"));
+    };
+    for k in &keys {
+        state.limiter.succeeded(k);
+    }
+    Ok(user)
 }
 
 /// The body of `POST /admin/api/login`.
@@ -273,78 +430,20 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> AdminResult<Json<Value>> {
     let ip = super::log::client_ip(&headers, &ext, &state);
-    let keys = [format!("user:{}", req.username), format!("ip:{ip}")];
-    if keys.iter().any(|k| state.limiter.blocked(k)) {
-        return Err(AdminError::too_many(
-            "too many failed logins; try again in 15 minutes",
-        ));
-    }
-    if req.username.is_empty() || req.username.len() > 150 || req.password.len() > 1000 {
-        return Err(AdminError::unauthorized("wrong user name or password"));
-    }
-    let Some(user) = state
-        .store
-        .authenticate(&req.username, &req.password)
-        .await?
-    else {
-        for k in &keys {
-            state.limiter.failed(k);
+    let user = match check_login(&state, &req.username, &req.password, &ip).await {
+        Ok(user) => user,
+        Err(e) => {
+            if let Some(slot) = ext.get::<LogSlot>() {
+                slot.set_name(&req.username);
+            }
+            return Err(e);
         }
-        if let Some(slot) = ext.get::<LogSlot>() {
-            slot.set_name(&req.username);
-        }
-        return Err(AdminError::unauthorized("wrong user name or password"));
     };
-    for k in &keys {
-        state.limiter.succeeded(k);
-    }
-    let staff = Staff {
-        id: user.id,
-        username: user.username.clone(),
-        role: StaffRole::of(user.is_superuser, user.is_admin, user.monitoring_user),
-        client_id: user.client_id,
-    };
+    let (staff, token, expires) =
+        open_session(&state.store, &user, &ip, state.session_secs()).await?;
     if let Some(slot) = ext.get::<LogSlot>() {
         slot.set(&staff);
     }
-    let token = efir_core::secret::random_hex(32);
-    let now = efir_store::now();
-    let expires = now + state.session_secs();
-    let mut tx = state.store.begin(staff.actor()).await?;
-    tx.execute(
-        "staff_session",
-        "DELETE FROM staff_session WHERE expires_at <= $1",
-        &[Arg::I64(now)],
-    )
-    .await?;
-    tx.execute(
-        "staff_session",
-        "INSERT INTO staff_session (token_hash, user_id, created_at, last_seen_at, expires_at, ip) \
-         VALUES ($1, $2, $3, $3, $4, $5)",
-        &[
-            Arg::Text(token_hash(&token)),
-            Arg::I64(user.id),
-            Arg::I64(now),
-            Arg::I64(expires),
-            Arg::Text(ip.clone()),
-        ],
-    )
-    .await?;
-    tx.execute(
-        "staff_user",
-        "UPDATE staff_user SET last_login = $1 WHERE id = $2",
-        &[Arg::I64(now), Arg::I64(user.id)],
-    )
-    .await?;
-    tx.audit(
-        user.client_id,
-        "login",
-        "user",
-        Some(user.id.to_string()),
-        json!({ "username": user.username, "ip": ip }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(Json(
         json!({ "token": token, "expires_at": expires, "user": staff }),
     ))
@@ -357,22 +456,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> AdminResult<Json<Value>> {
     let token = bearer(&headers).unwrap_or_default();
-    let mut tx = state.store.begin(staff.actor()).await?;
-    tx.execute(
-        "staff_session",
-        "DELETE FROM staff_session WHERE token_hash = $1",
-        &[Arg::Text(token_hash(token))],
-    )
-    .await?;
-    tx.audit(
-        staff.client_id,
-        "logout",
-        "user",
-        Some(staff.id.to_string()),
-        json!({ "username": staff.username }),
-    )
-    .await?;
-    tx.commit().await?;
+    close_session(&state.store, &staff, token).await?;
     Ok(Json(json!({ "logged_out": true })))
 }
 
@@ -398,30 +482,15 @@ pub async fn change_password(
     headers: HeaderMap,
     JsonBody(req): JsonBody<PasswordChange>,
 ) -> AdminResult<Json<Value>> {
-    if state
-        .store
-        .authenticate(&staff.username, &req.old_password)
-        .await?
-        .is_none()
-    {
-        return Err(AdminError::field("old_password", "is wrong"));
-    }
-    efir_core::password::validate(&req.new_password)
-        .map_err(|e| AdminError::field("new_password", e))?;
     let token = bearer(&headers).unwrap_or_default();
-    let mut tx = state.store.begin(staff.actor()).await?;
-    state
-        .store
-        .set_password(&mut tx, &staff.username, &req.new_password)
-        .await?;
-    let ended = tx
-        .execute(
-            "staff_session",
-            "DELETE FROM staff_session WHERE user_id = $1 AND token_hash <> $2",
-            &[Arg::I64(staff.id), Arg::Text(token_hash(token))],
-        )
-        .await?;
-    tx.commit().await?;
+    let ended = set_own_password(
+        &state.store,
+        &staff,
+        token,
+        &req.old_password,
+        &req.new_password,
+    )
+    .await?;
     Ok(Json(
         json!({ "password_changed": true, "other_logins_ended": ended }),
     ))

@@ -71,7 +71,8 @@ pub struct AdminState {
     /// Proxies whose forwarded-address headers are believed.
     pub trusted_proxies: Arc<Vec<Cidr>>,
     session_hours: u32,
-    limiter: Arc<auth::LoginLimiter>,
+    /// Failed logins, shared by the admin API and the web panel.
+    pub limiter: Arc<auth::LoginLimiter>,
     request_log: log::RequestLog,
 }
 
@@ -89,7 +90,8 @@ impl AdminState {
         }
     }
 
-    fn session_secs(&self) -> i64 {
+    /// Seconds a login lasts without use.
+    pub fn session_secs(&self) -> i64 {
         i64::from(self.session_hours) * 3600
     }
 }

@@ -24,7 +24,7 @@ mod transaction;
 
 use efir_store::audit::Arg;
 use efir_store::clients::Client;
-use efir_store::{Actor, Tx};
+use efir_store::Tx;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -71,7 +71,7 @@ pub async fn dispatch(
 async fn begin_read(mw: &Middleware, client: &Client) -> Result<Tx, ApiError> {
     Ok(mw
         .store
-        .begin(Actor::Api(format!("billing:client-{}", client.id)))
+        .begin(crate::api::caller("billing", client))
         .await?)
 }
 

@@ -3,7 +3,6 @@
 use efir_core::money::Money;
 use efir_store::audit::Arg;
 use efir_store::clients::Client;
-use efir_store::Actor;
 use serde_json::{json, Value};
 
 use super::{begin, begin_read, exec, flag, ident, insert_id, ranged_i64, row, unique};
@@ -157,7 +156,7 @@ pub(super) async fn create(
     // debtor becomes active again when the balance now covers its tariffs.
     let mut extended = 0;
     if processed && amount.units() > 0 {
-        let actor = Actor::Api(format!("billing:client-{}", client.id));
+        let actor = crate::api::caller("billing", client);
         if let Some(stats) =
             super::charge::retry_customer(&mw.store, actor, client.id, customer.id, now).await?
         {

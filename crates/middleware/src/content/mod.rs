@@ -67,6 +67,120 @@ pub async fn dispatch(
     }
 }
 
+/// How a Content API parameter is entered, for forms built from the same
+/// description the API validates with (the admin panel's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// One line of text, at most this many characters.
+    Text(usize),
+    /// Longer text (a text area), at most this many characters.
+    LongText(usize),
+    /// An address.
+    Url,
+    /// A whole number in a range.
+    Number {
+        /// Least value.
+        min: i64,
+        /// Greatest value.
+        max: i64,
+    },
+    /// A 0/1 flag.
+    Flag,
+    /// The id of another kind of the same operator (its method path).
+    Reference(&'static str),
+    /// A JSON object.
+    Json,
+}
+
+/// One parameter of a kind.
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    /// The parameter (and output) name.
+    pub param: &'static str,
+    /// How it is entered.
+    pub input: Input,
+    /// Whether create needs it.
+    pub required: bool,
+    /// Whether an empty value clears it (stored as NULL).
+    pub nullable: bool,
+    /// For localised names (`name_lang2`): the language slot, 1 to 5.
+    pub lang_slot: Option<u8>,
+}
+
+/// One kind of the Content API, described for forms and lists.
+#[derive(Debug, Clone)]
+pub struct KindInfo {
+    /// Its method path (`channel`, `video/file`).
+    pub path: &'static str,
+    /// Singular name (`channel`).
+    pub name: &'static str,
+    /// The list key (`channels`).
+    pub plural: &'static str,
+    /// Its parameters.
+    pub fields: Vec<FieldInfo>,
+    /// Its link parameters `(repeatable parameter, output key)`:
+    /// (`tariff_id`, `tariffs`).
+    pub links: Vec<(&'static str, &'static str)>,
+    /// The parameters its `list` filters by.
+    pub filters: &'static [&'static str],
+}
+
+/// Every kind of the Content API, in menu order.
+pub fn kinds() -> Vec<KindInfo> {
+    spec::PATHS.iter().filter_map(|p| kind(p)).collect()
+}
+
+/// The kind of a method path (`channel`, `video/file`).
+pub fn kind(path: &str) -> Option<KindInfo> {
+    let e = spec::by_path(path)?;
+    let path = spec::PATHS
+        .iter()
+        .find(|p| spec::by_path(p).is_some_and(|o| std::ptr::eq(o, e)))?;
+    let fields = e
+        .fields
+        .iter()
+        .map(|f| {
+            let (input, nullable) = match f.kind {
+                Kind::Text(max) if max > 1000 => (Input::LongText(max), false),
+                Kind::Text(max) => (Input::Text(max), false),
+                Kind::OptText(max) => (Input::Text(max), true),
+                Kind::Url => (Input::Url, false),
+                Kind::Int { min, max, nullable } => (Input::Number { min, max }, nullable),
+                Kind::Bool => (Input::Flag, false),
+                Kind::Ref { entity, nullable } => {
+                    let target = spec::PATHS
+                        .iter()
+                        .find(|p| spec::by_path(p).is_some_and(|o| std::ptr::eq(o, entity)))
+                        .copied()
+                        .unwrap_or(entity.name);
+                    (Input::Reference(target), nullable)
+                }
+                Kind::Json => (Input::Json, false),
+            };
+            let lang_slot = f
+                .param
+                .rsplit_once("_lang")
+                .and_then(|(_, n)| n.parse::<u8>().ok())
+                .filter(|n| (1..=5).contains(n));
+            FieldInfo {
+                param: f.param,
+                input,
+                required: f.required,
+                nullable,
+                lang_slot,
+            }
+        })
+        .collect();
+    Some(KindInfo {
+        path,
+        name: e.name,
+        plural: e.plural,
+        fields,
+        links: e.links.iter().map(|l| (l.param, l.output)).collect(),
+        filters: e.filters,
+    })
+}
+
 /// A query text and its arguments, numbered as they are added.
 #[derive(Default)]
 struct Sql {
@@ -149,7 +263,7 @@ type Parsed = (&'static Field, &'static str, Arg);
 type LinkSet = (&'static Link, BTreeSet<i64>);
 
 fn actor_of(client: &Client) -> Actor {
-    Actor::Api(format!("content:client-{}", client.id))
+    crate::api::caller("content", client)
 }
 
 fn not_found(e: &Entity, id: i64) -> ApiError {

@@ -631,3 +631,18 @@ pub(crate) fn by_path(path: &str) -> Option<&'static Entity> {
         _ => return None,
     })
 }
+
+/// Every kind's method path, in menu order.
+pub(crate) const PATHS: [&str; 11] = [
+    "channel",
+    "category",
+    "radio",
+    "camera",
+    "application",
+    "video",
+    "video/season",
+    "video/episode",
+    "video/file",
+    "genre",
+    "actor",
+];

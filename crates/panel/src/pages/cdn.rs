@@ -1,0 +1,30 @@
+//! The CDN router: regions, subnet import, edges with health, drain/enable, redirects per edge.
+
+use axum::Router;
+
+use super::{Chart, NavItem};
+use crate::render::PageResult;
+use crate::session::User;
+use crate::Panel;
+
+/// Interface strings of these pages: `(key, English, Russian)`.
+pub static STRINGS: &[(&str, &str, &str)] = &[];
+
+/// Templates of these pages: `(name, source)`.
+pub const TEMPLATES: &[(&str, &str)] = &[];
+
+/// The routes of these pages.
+pub fn routes() -> Router<Panel> {
+    Router::new()
+}
+
+/// Menu entries for `user`.
+pub fn nav_items(_user: &User) -> Vec<NavItem> {
+    Vec::new()
+}
+
+/// Charts these pages add to the dashboard (operator `scope`, `None` =
+/// all).
+pub async fn charts(_panel: &Panel, _user: &User, _scope: Option<i64>) -> PageResult<Vec<Chart>> {
+    Ok(Vec::new())
+}
