@@ -586,8 +586,13 @@ mod tests {
             .chain(crate::pages::TEMPLATES.iter().copied())
             .flatten();
         for (name, source) in all {
-            for part in source.split("t(\"").skip(1) {
-                let key = part.split('"').next().unwrap_or_default();
+            for (at, _) in source.match_indices("t(\"") {
+                let before = source[..at].chars().next_back().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' {
+                    continue;
+                }
+                let rest = &source[at + 3..];
+                let key = rest.split('"').next().unwrap_or_default();
                 assert!(i18n::has(key), "{name}: no strings for `{key}`");
             }
         }
