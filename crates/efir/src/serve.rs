@@ -235,6 +235,8 @@ pub async fn run(
             mw.clone(),
             efir_panel::PanelOptions {
                 secure_cookies: config.admin.secure_cookies,
+                config: std::sync::Arc::new(config.clone()),
+                router: router.clone(),
             },
         );
         let parts = Router::new()

@@ -22,8 +22,9 @@
 //! audit log are the same whichever way a change comes in. Every page checks
 //! the user's role and operator: another operator's objects answer 404.
 //!
-//! It may touch the store, the core, the middleware and the back office;
-//! nothing depends on it but the `efir` binary.
+//! It may touch the store, the core and every part (middleware, EPG,
+//! router, ingest, back office); nothing depends on it but the `efir`
+//! binary.
 
 pub mod chart;
 pub mod i18n;
@@ -44,6 +45,13 @@ pub struct PanelOptions {
     /// Always mark the session cookie `Secure` (it is anyway when a
     /// trusted proxy reports `X-Forwarded-Proto: https`).
     pub secure_cookies: bool,
+    /// The process's configuration (ingest pipelines and hot folders, EPG
+    /// and router settings shown by the pages; secrets are never shown).
+    pub config: Arc<efir_core::config::Config>,
+    /// The router of this process, when it runs one (live edge health
+    /// and redirect counts); without it the CDN pages show what the
+    /// database holds.
+    pub router: Option<efir_router::service::RouterService>,
 }
 
 /// The state every page gets.
