@@ -36,6 +36,7 @@ const CLIENT_ID = need('EFIR_E2E_CLIENT_ID');
 const API_KEY = need('EFIR_E2E_API_KEY');
 const EDGES = Object.fromEntries(need('EFIR_E2E_EDGES').split(',').map((e) => splitOnce(e, '=')));
 const HOT_FOLDER = need('EFIR_E2E_HOT_FOLDER');
+const PIPELINE = need('EFIR_E2E_PIPELINE');
 const SAMPLE = need('EFIR_E2E_SAMPLE');
 const EFIR_BIN = need('EFIR_E2E_BIN');
 const MANAGE_DIR = need('EFIR_E2E_MANAGE_DIR');
@@ -449,16 +450,25 @@ await step('ingest', 'a file dropped into the hot folder shows up as a job', su,
   const part = path.join(HOT_FOLDER, `.${clip}.part`);
   fs.copyFileSync(SAMPLE, part);
   fs.renameSync(part, path.join(HOT_FOLDER, clip));
-  await open(su, '/admin/ingest/jobs');
+  // The list shows the job by its file name or, failing that, by the hot
+  // folder's pipeline (this run drops one file only); the job's page must
+  // then name the file.
   const link = await until(`a job for ${clip} in the job list`, 60, async () => {
     await open(su, '/admin/ingest/jobs');
-    const l = su.locator('main table tr', { hasText: clip }).locator('a[href^="/admin/ingest/jobs/"]').first();
-    return (await l.count()) > 0 ? l : null;
+    const jobLink = 'a[href^="/admin/ingest/jobs/"]';
+    const byName = su.locator('main table tbody tr', { hasText: clip }).locator(jobLink);
+    if ((await byName.count()) > 0) return byName.first();
+    const byPipeline = su
+      .locator('main table tbody tr')
+      .filter({ has: su.locator('td', { hasText: new RegExp(`^\\s*${PIPELINE}\\s*$`) }) })
+      .locator(jobLink);
+    return (await byPipeline.count()) > 0 ? byPipeline.first() : null;
   });
   await shot(su, 'jobs');
   await link.click();
   await su.waitForLoadState();
   check(/^\/admin\/ingest\/jobs\/\d+$/.test(new URL(su.url()).pathname), `the job link went to ${su.url()}`);
+  check((await bodyText(su)).includes(clip), `the job page does not name the file ${clip}`);
 });
 
 await step('ingest', 'the job page reaches 100 %', su, async () => {

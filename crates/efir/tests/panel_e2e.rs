@@ -259,6 +259,7 @@ async fn the_panel_in_a_real_browser() {
         .env("EFIR_E2E_API_KEY", API_KEY)
         .env("EFIR_E2E_EDGES", edges.join(","))
         .env("EFIR_E2E_HOT_FOLDER", env.path("hot/e2e"))
+        .env("EFIR_E2E_PIPELINE", "e2e")
         .env("EFIR_E2E_SAMPLE", &sample)
         // `efir manage …` as the script runs it: this database and config.
         .env("EFIR_E2E_BIN", env!("CARGO_BIN_EXE_efir"))
