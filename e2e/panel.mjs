@@ -496,7 +496,7 @@ await step('ingest', 'the job page reaches 100 %', su, async () => {
 const caseTitle = `E2E: no picture on ${channelName}`;
 const taskTitle = `Call Ann back ${RUN}`;
 let caseId;
-const nowS = Math.floor(Date.now() / 1000);
+let nowS; // when the task was added
 
 await step('cases', 'open a case', op, async () => {
   await open(op, '/admin/cases');
@@ -516,9 +516,10 @@ await step('cases', 'open a case', op, async () => {
 await step('cases', 'add a task with a reminder', op, async () => {
   const form = op.locator(`form[action="/admin/cases/${caseId}/tasks"]`);
   check((await form.count()) === 1, 'the case page has no task form');
+  nowS = Math.floor(Date.now() / 1000);
   await form.locator('[name=title]').fill(taskTitle);
   await form.locator('[name=due_at]').fill(utcMinute(nowS + 86_400));
-  // Due in two minutes: not yet when the reminders first run.
+  // Reminds in two to three minutes: not yet when the reminders first run.
   await form.locator('[name=remind_at]').fill(utcMinute(nowS + 180));
   await submit(op, form, 'add the task');
   await open(op, `/admin/cases/${caseId}`);
