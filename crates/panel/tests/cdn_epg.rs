@@ -282,6 +282,49 @@ async fn subnet_import_replaces_the_table_and_refuses_bad_lines() {
         let page = root.get("/admin/cdn/regions").await;
         assert!(d(&page.body).contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!d(&page.body).contains("<script>x"));
+
+        // A file upload (multipart, the token in the query) works too; a
+        // bad file is 422 on the file field and changes nothing.
+        let page = root.get("/admin/cdn/subnets").await;
+        assert!(d(&page.body).contains("enctype=\"multipart/form-data\""));
+        assert!(d(&page.body).contains("id=\"f-file\""));
+        let upload = |csv: &'static str| {
+            let boundary = "efirTestBoundary42";
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"subnets\"\r\n\r\n\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\
+                 Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+            );
+            root.http
+                .post(format!(
+                    "{}/admin/cdn/subnets/import?_csrf={}",
+                    root.base,
+                    root.csrf()
+                ))
+                .header(
+                    "cookie",
+                    format!("efir_session={}", root.session.clone().unwrap()),
+                )
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+        };
+        let resp = upload("cidr,region\n172.16.0.0/12,west\n10.0.0.0/8,west\n")
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(scalar(&s, count, 0).await, 2);
+        let west = "SELECT COUNT(*) FROM router_subnet WHERE cidr = '172.16.0.0/12' AND $1 = $1";
+        assert_eq!(scalar(&s, west, 0).await, 1);
+        let resp = upload("cidr,region\n10.0.0.0/33,west\n").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = d(&resp.text().await.unwrap());
+        assert!(body.contains("id=\"err-file\""), "{body}");
+        assert!(body.contains("line 2"), "{body}");
+        assert_eq!(scalar(&s, west, 0).await, 1);
         s
     })
     .await;
@@ -349,6 +392,9 @@ async fn live_redirect_counts_come_from_the_router_of_the_process() {
             "{}",
             page.body
         );
+        assert!(d(&page.body).contains("Redirects per edge region"));
+        // The region's bar carries the edges' sum.
+        assert!(d(&page.body).contains(">north<"), "{}", page.body);
         s
     })
     .await;

@@ -20,15 +20,17 @@
 //! say so, and the dashboard has no redirects chart.
 //!
 //! The subnet import takes a textarea `subnets` of `CIDR region` lines, or
-//! pasted CSV (`cidr,region`) or coverage-zone JSON, up to the 2 MiB a form
-//! may carry; bigger tables go through `efir manage router-import-subnets`.
+//! pasted CSV (`cidr,region`) or coverage-zone JSON, or an uploaded CSV or
+//! JSON file `file` (multipart, up to 32 MiB; bigger tables go through
+//! `efir manage router-import-subnets`).
 //! It replaces the whole table in one transaction: a bad line answers 422
 //! naming the line, and nothing is imported.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use efir_router::health::EdgeHealth;
@@ -36,7 +38,7 @@ use efir_router::model::{self, RouterError};
 use efir_store::with_db;
 use minijinja::context;
 
-use super::{Chart, Form, NavItem, Query};
+use super::{Chart, NavItem, Query};
 use crate::chart;
 use crate::i18n::{t, Lang};
 use crate::render::{
@@ -104,6 +106,11 @@ pub static STRINGS: &[(&str, &str, &str)] = &[
     ("cdn_no", "no", "нет"),
     ("cdn_import_subnets", "Import subnets", "Загрузить подсети"),
     (
+        "cdn_subnets_file",
+        "…or a CSV or JSON file (up to 32 MiB)",
+        "…или файл CSV либо JSON (до 32 МиБ)",
+    ),
+    (
         "cdn_subnets_field",
         "Subnets (replace the whole table)",
         "Подсети (заменяют всю таблицу)",
@@ -138,7 +145,16 @@ pub static STRINGS: &[(&str, &str, &str)] = &[
         "Redirects per edge (this node, since start)",
         "Перенаправления по серверам (этот узел, с запуска)",
     ),
+    (
+        "cdn_redirects_per_region",
+        "Redirects per edge region (this node, since start)",
+        "Перенаправления по регионам серверов (этот узел, с запуска)",
+    ),
 ];
+
+/// Largest subnet upload (bigger tables: `efir manage
+/// router-import-subnets`).
+const MAX_UPLOAD: usize = 32 << 20;
 
 /// Templates of these pages: `(name, source)`.
 pub const TEMPLATES: &[(&str, &str)] = &[(
@@ -156,7 +172,10 @@ pub fn routes() -> Router<Panel> {
         .route("/admin/cdn/edges/{id}/disable", post(disable))
         .route("/admin/cdn/regions", get(regions))
         .route("/admin/cdn/subnets", get(subnets))
-        .route("/admin/cdn/subnets/import", post(import_subnets))
+        .route(
+            "/admin/cdn/subnets/import",
+            post(import_subnets).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
 }
 
 /// Menu entries for `user` (everyone may look).
@@ -176,32 +195,40 @@ pub async fn charts(panel: &Panel, user: &User, _scope: Option<i64>) -> PageResu
         return Ok(Vec::new());
     };
     let names = edge_names(panel).await?;
-    let items: Vec<(String, f64)> = router
-        .redirect_counts()
-        .into_iter()
-        .map(|(id, n)| {
-            let name = names
-                .get(&i64::from(id))
-                .cloned()
-                .unwrap_or_else(|| format!("#{id}"));
-            (name, n as f64)
-        })
-        .collect();
+    let mut per_edge: Vec<(String, f64)> = Vec::new();
+    let mut per_region: Vec<(String, f64)> = Vec::new();
+    for (id, n) in router.redirect_counts() {
+        let (edge, region) = names
+            .get(&i64::from(id))
+            .cloned()
+            .unwrap_or_else(|| (format!("#{id}"), String::new()));
+        per_edge.push((edge, n as f64));
+        match per_region.iter_mut().find(|(r, _)| *r == region) {
+            Some(r) => r.1 += n as f64,
+            None => per_region.push((region, n as f64)),
+        }
+    }
+    per_region.sort_by(|a, b| a.0.cmp(&b.0));
     let lang = user.lang;
-    Ok(vec![Chart {
-        title: "cdn_redirects_per_edge",
-        svg: chart::bars(
-            t(lang, "cdn_redirects_per_edge"),
-            &items,
-            t(lang, "chart_no_data"),
-        ),
-    }])
+    let empty = t(lang, "chart_no_data");
+    Ok(vec![
+        Chart {
+            title: "cdn_redirects_per_edge",
+            svg: chart::bars(t(lang, "cdn_redirects_per_edge"), &per_edge, empty),
+        },
+        Chart {
+            title: "cdn_redirects_per_region",
+            svg: chart::bars(t(lang, "cdn_redirects_per_region"), &per_region, empty),
+        },
+    ])
 }
 
-async fn edge_names(panel: &Panel) -> PageResult<HashMap<i64, String>> {
-    let rows: Vec<(i64, String)> = with_db!(panel.store.pool(), p =>
-        sqlx::query_as("SELECT id, name FROM router_edge").fetch_all(p).await)?;
-    Ok(rows.into_iter().collect())
+/// `(edge name, region name)` by edge id.
+async fn edge_names(panel: &Panel) -> PageResult<HashMap<i64, (String, String)>> {
+    let rows: Vec<(i64, String, String)> = with_db!(panel.store.pool(), p =>
+        sqlx::query_as("SELECT e.id, e.name, r.name FROM router_edge e \
+                        JOIN router_region r ON r.id = e.region_id").fetch_all(p).await)?;
+    Ok(rows.into_iter().map(|(id, e, r)| (id, (e, r))).collect())
 }
 
 /// What the router of this process knows about the edges.
@@ -649,12 +676,13 @@ fn import_form() -> FormView {
     FormView {
         title: "cdn_import_subnets".into(),
         action: "/admin/cdn/subnets/import".into(),
-        fields: vec![FormField::new("subnets", "cdn_subnets_field", "textarea")
-            .required()
-            .help("cdn_subnets_help")],
+        fields: vec![
+            FormField::new("subnets", "cdn_subnets_field", "textarea").help("cdn_subnets_help"),
+            FormField::new("file", "cdn_subnets_file", "file"),
+        ],
         back: String::new(),
         error: None,
-        multipart: false,
+        multipart: true,
     }
 }
 
@@ -747,20 +775,95 @@ fn as_csv(text: &str) -> String {
     out
 }
 
-/// `POST /admin/cdn/subnets/import` (field `subnets`): replaces every
-/// subnet; a bad line is 422 naming it, and nothing changes.
-async fn import_subnets(State(panel): State<Panel>, user: User, Form(f): Form) -> PageResult {
+/// The parts of a `multipart/form-data` body: `(name, content)`; `None`
+/// when it is not well-formed.
+fn multipart_parts(content_type: &str, body: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))?
+        .trim_matches('"');
+    if boundary.is_empty() {
+        return None;
+    }
+    let delim = format!("--{boundary}").into_bytes();
+    let end_delim = [b"\r\n".as_slice(), &delim].concat();
+    let mut rest = &body[find(body, &delim)? + delim.len()..];
+    let mut out = Vec::new();
+    while !rest.starts_with(b"--") {
+        rest = rest.strip_prefix(b"\r\n")?;
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&rest[..head_end]).ok()?;
+        let content = &rest[head_end + 4..];
+        let end = find(content, &end_delim)?;
+        let name = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))?
+            .split(';')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix("name="))?
+            .trim_matches('"')
+            .to_string();
+        out.push((name, content[..end].to_vec()));
+        rest = &content[end + end_delim.len()..];
+    }
+    Some(out)
+}
+
+/// `POST /admin/cdn/subnets/import`: the textarea `subnets`, or an
+/// uploaded file `file` (multipart, CSRF token in `?_csrf=`), replaces
+/// every subnet; a bad line is 422 naming it, and nothing changes.
+async fn import_subnets(
+    State(panel): State<Panel>,
+    user: User,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
     user.require_admin()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (f, file): (Vec<(String, String)>, Vec<u8>) = if content_type
+        .starts_with("multipart/form-data")
+    {
+        let parts = multipart_parts(content_type, &body)
+            .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "malformed multipart form"))?;
+        let mut file = Vec::new();
+        let mut fields = Vec::new();
+        for (name, content) in parts {
+            if name == "file" {
+                file = content;
+            } else {
+                fields.push((name, String::from_utf8_lossy(&content).into_owned()));
+            }
+        }
+        (fields, file)
+    } else {
+        let fields = form_urlencoded::parse(&body)
+            .into_owned()
+            .filter(|(k, _)| k != "_csrf")
+            .collect();
+        (fields, Vec::new())
+    };
     let text = param(&f, "subnets").unwrap_or_default();
-    let result = if text.trim().is_empty() {
+    let (input, field) = if !file.iter().all(u8::is_ascii_whitespace) {
+        (file, "file")
+    } else {
+        (as_csv(text).into_bytes(), "subnets")
+    };
+    let result = if input.iter().all(u8::is_ascii_whitespace) {
         Err(invalid(
             Some("subnets"),
             "give at least one subnet".to_string(),
         ))
     } else {
-        model::import_subnets(&panel.store, user.staff.actor(), as_csv(text).as_bytes())
+        model::import_subnets(&panel.store, user.staff.actor(), &input)
             .await
-            .map_err(|e| router_error(e, Some("subnets")))
+            .map_err(|e| router_error(e, Some(field)))
     };
     match result {
         Ok(_) => Ok(see_other("/admin/cdn/subnets?done=imported")),
