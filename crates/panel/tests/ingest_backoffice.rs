@@ -559,7 +559,12 @@ async fn attachments_messages_and_request_log() {
         assert!(page.body.contains("+79990001122") && page.body.contains("gateway said no"));
         assert!(!page.body.contains("<script>x()"));
         assert!(unescape(&page.body).contains(&format!("action=\"/admin/messages/{msg}/resend\"")));
-        assert!(!bob.get("/admin/messages").await.body.contains("+79990001122"));
+        assert!(page.body.contains("<span id=\"total\">1</span>"));
+        let page = anna.get("/admin/messages?state=sent").await;
+        assert!(page.body.contains("<span id=\"total\">0</span>"));
+        let page = bob.get("/admin/messages").await;
+        assert!(!page.body.contains("+79990001122"));
+        assert!(page.body.contains("<span id=\"total\">0</span>"));
         assert_eq!(
             bob.post(&format!("/admin/messages/{msg}/resend"), &[]).await.status,
             StatusCode::NOT_FOUND
@@ -599,4 +604,123 @@ async fn attachments_messages_and_request_log() {
         s
     })
     .await;
+}
+
+/// A panel whose configuration has `ingest` (the common server runs with
+/// the defaults): `(base URL, server task)`.
+async fn start_with_ingest(
+    db: &TestDb,
+    ingest: serde_json::Value,
+    data_dir: &std::path::Path,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let admin = efir_backoffice::admin::AdminState::new(
+        db.store.clone(),
+        efir_backoffice::AdminOptions {
+            data_dir: data_dir.to_path_buf(),
+            session_hours: 12,
+            trusted_proxies: Vec::new(),
+        },
+    );
+    let mw = efir_middleware::Middleware::new(
+        db.store.clone(),
+        efir_middleware::Options {
+            trusted_proxies: Vec::new(),
+            caches: Default::default(),
+        },
+    );
+    let config = efir_core::config::Config {
+        ingest: serde_json::from_value(ingest).unwrap(),
+        ..Default::default()
+    };
+    let options = efir_panel::PanelOptions {
+        config: std::sync::Arc::new(config),
+        ..Default::default()
+    };
+    let panel = efir_panel::Panel::new(admin, mw, options);
+    let app = efir_panel::routes(panel);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test]
+async fn pipelines_and_hot_folders_never_show_secrets() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let ingest = json!({
+            "pipeline": [{
+                "name": "press",
+                "priority": 2,
+                "step": [
+                    {"kind": "probe"},
+                    {"kind": "deliver", "name": "to-bureau", "target": {
+                        "kind": "ftp", "host": "ftp.bureau.example", "user": "shop",
+                        "password": "ftp-pass-s3cret", "dir": "/in"}}
+                ]
+            }],
+            "hot_folder": [{"name": "drop-<b>", "path": "/srv/hot/press", "pipeline": "press"}],
+            "api_token": "ingest-api-token-s3cret",
+        });
+        let (base, task) = start_with_ingest(&db, ingest, dir.path()).await;
+        let mut tx = db.store.begin(system()).await.unwrap();
+        db.store
+            .create_user(
+                &mut tx,
+                &efir_store::users::NewUser {
+                    username: "root".into(),
+                    password: common::PASSWORD.into(),
+                    email: "root@example.net".into(),
+                    is_admin: false,
+                    is_superuser: true,
+                    monitoring_user: false,
+                    client_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut b = Browser {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            session: None,
+        };
+        assert_eq!(
+            b.login("root", common::PASSWORD).await.status,
+            StatusCode::SEE_OTHER
+        );
+        let page = b.get("/admin/ingest/pipelines").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let body = unescape(&page.body);
+        assert!(
+            body.contains("press") && body.contains("to-bureau"),
+            "{body}"
+        );
+        assert!(
+            body.contains("ftp://shop@ftp.bureau.example:21/in/"),
+            "{body}"
+        );
+        assert!(!body.contains("ftp-pass-s3cret"));
+        assert!(!body.contains("ingest-api-token-s3cret"));
+        let page = b.get("/admin/ingest/hotfolders").await;
+        let body = unescape(&page.body);
+        assert!(
+            body.contains("/srv/hot/press") && body.contains("drop-&lt;b&gt;"),
+            "{body}"
+        );
+        let page = b.get("/admin/ingest/jobs").await;
+        assert!(page.body.contains("<option value=\"press\">press</option>"));
+        task.abort();
+        db.cleanup().await;
+    }
 }

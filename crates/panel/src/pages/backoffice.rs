@@ -31,7 +31,7 @@ use efir_backoffice::admin::{parse_time, AdminError, StaffRole};
 use efir_backoffice::cases::{
     CaseError, CaseFilter, Cases, NewCase, NewTask, Role, TaskUpdate, Who,
 };
-use efir_backoffice::messages::list::{list as list_messages, ListFilter};
+use efir_backoffice::messages::list::{count as count_messages, list as list_messages, ListFilter};
 use efir_backoffice::messages::{outbox, Channel};
 use efir_store::{with_db, AuditEvent};
 use minijinja::context;
@@ -1326,24 +1326,20 @@ async fn messages(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
         None => None,
     };
     let (from, to) = range(&q)?;
-    let page = page_of(&q);
-    let offset = (page - 1) * PAGE_SIZE;
-    let filter = ListFilter {
+    let mut filter = ListFilter {
         client_id: scope,
         channel,
         state: param_nonempty(&q, "state").map(str::to_string),
         customer_id: None,
         from,
         to,
-        // One more than a page: whether there is a next page.
-        limit: PAGE_SIZE + 1,
-        offset,
+        limit: PAGE_SIZE,
+        offset: 0,
     };
-    let mut listed = list_messages(&panel.store, &filter)
+    let to_page = |e| PageError::from(AdminError::from(e));
+    let total = count_messages(&panel.store, &filter)
         .await
-        .map_err(|e| PageError::from(AdminError::from(e)))?;
-    let more = listed.len() as i64 > PAGE_SIZE;
-    listed.truncate(PAGE_SIZE as usize);
+        .map_err(to_page)?;
     let mut filters = Vec::new();
     filters.extend(client_filter);
     filters.push(select_filter(
@@ -1376,10 +1372,11 @@ async fn messages(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
         filters,
         ..ListView::default()
     };
-    // The total is known exactly up to this page (and one more when there
-    // is a next page): the messages list has no count.
-    let known = offset + listed.len() as i64 + i64::from(more);
-    view.paginate(known, page, &q);
+    view.paginate(total, page_of(&q), &q);
+    filter.offset = (view.page - 1) * PAGE_SIZE;
+    let listed = list_messages(&panel.store, &filter)
+        .await
+        .map_err(to_page)?;
     let rows = listed
         .iter()
         .map(|m| {
