@@ -190,22 +190,23 @@ impl From<sqlx::Error> for PageError {
 
 impl From<efir_middleware::api::ApiError> for PageError {
     fn from(e: efir_middleware::api::ApiError) -> Self {
-        let v = e.to_json();
-        let message = v
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("invalid input")
-            .to_string();
-        let mut fields = BTreeMap::new();
-        if let Some(map) = v.get("fields").and_then(|f| f.as_object()) {
-            for (k, v) in map {
-                fields.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
-            }
+        if e.message == "internal error" {
+            // The API logged the cause already.
+            return PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
+        let not_found = e.fields.is_empty() && e.message.ends_with("not found");
         PageError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message,
-            fields,
+            status: if not_found {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            fields: e
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k, v.join(" ")))
+                .collect(),
+            message: e.message,
         }
     }
 }
@@ -364,8 +365,10 @@ pub struct FormField {
     /// `text`, `number`, `password`, `textarea`, `select`, `checkbox`,
     /// `multi` (several checkboxes), `datetime-local`, `file`.
     pub kind: String,
-    /// Current value (for `multi`: selected values separated by `,`).
+    /// Current value.
     pub value: String,
+    /// The selected values of a `multi` field.
+    pub chosen: Vec<String>,
     /// Choices `(value, label)` of selects.
     pub options: Vec<(String, String)>,
     /// Required.
@@ -384,6 +387,7 @@ impl FormField {
             label: label.into(),
             kind: kind.into(),
             value: String::new(),
+            chosen: Vec::new(),
             options: Vec::new(),
             required: false,
             error: None,
@@ -443,12 +447,11 @@ impl FormView {
                 continue;
             }
             if f.kind == "multi" {
-                let all: Vec<&str> = params
+                f.chosen = params
                     .iter()
                     .filter(|(k, _)| *k == f.name)
-                    .map(|(_, v)| v.as_str())
+                    .map(|(_, v)| v.clone())
                     .collect();
-                f.value = all.join(",");
             } else if f.kind == "checkbox" {
                 f.value = if param(params, &f.name).is_some() {
                     "1".into()

@@ -15,7 +15,9 @@
 //!   with it);
 //! * `list` takes `page` (from 1), `limit` (1 to 1000, default 100) and the
 //!   kind's filters, and answers the objects under the plural name
-//!   (`channels`) with `count` (all matches), `page` and `limit`.
+//!   (`channels`) with `count` (all matches), `page` and `limit`; as an
+//!   Efir extension, `search` keeps the objects whose name contains it
+//!   (case-insensitive).
 //!
 //! Objects of other operators do not exist for a caller. Channels, radio,
 //! cameras, videos and applications take a repeatable `tariff_id` (on
@@ -625,12 +627,25 @@ async fn fetch(
     e: &Entity,
     client: i64,
     conds: &[(&str, i64)],
+    search: Option<&str>,
     page: Option<(i64, i64)>,
 ) -> Result<(i64, Vec<Value>), ApiError> {
     let mut q = Sql::default();
     let mut filter = q.scope(e, client);
     for (col, v) in conds {
         filter.push_str(&format!(" AND t.{col} = {}", q.arg(Arg::I64(*v))));
+    }
+    let name = e
+        .fields
+        .iter()
+        .find(|f| f.param == "name")
+        .or_else(|| e.fields.iter().find(|f| f.param == "filename"));
+    if let (Some(text), Some(name)) = (search, name) {
+        let like = q.arg(Arg::Text(efir_store::like_contains(text)));
+        filter.push_str(&format!(
+            " AND LOWER(t.{}) LIKE {like} ESCAPE '\\'",
+            name.column
+        ));
     }
     let pool = mw.store.pool();
     let count = match page {
@@ -700,9 +715,22 @@ async fn fetch(
     Ok((count, out))
 }
 
+/// One object of kind `path` (`channel`, `video/file`) of `client`, as
+/// `list` shows it; `None` when the operator has no such object.
+pub async fn get(
+    mw: &Middleware,
+    client: &Client,
+    path: &str,
+    id: i64,
+) -> Result<Option<Value>, ApiError> {
+    let e = spec::by_path(path).ok_or_else(|| unknown_method("Content", path))?;
+    let (_, mut items) = fetch(mw, e, client.id, &[("id", id)], None, None).await?;
+    Ok(items.pop())
+}
+
 /// One object as answered after a change.
 async fn answer(mw: &Middleware, e: &Entity, client: i64, id: i64) -> Result<Value, ApiError> {
-    let (_, items) = fetch(mw, e, client, &[("id", id)], None).await?;
+    let (_, items) = fetch(mw, e, client, &[("id", id)], None, None).await?;
     let mut m = Map::new();
     m.insert("id".into(), Value::from(id));
     m.insert(
@@ -895,9 +923,13 @@ async fn list(
             },
         }
     }
+    let search = p.get("search").map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 200) {
+        errs.error("search", "At most 200 characters.");
+    }
     errs.finish()?;
     let offset = (page - 1).saturating_mul(limit);
-    let (count, items) = fetch(mw, e, client.id, &conds, Some((limit, offset))).await?;
+    let (count, items) = fetch(mw, e, client.id, &conds, search, Some((limit, offset))).await?;
     let mut m = Map::new();
     m.insert(e.plural.into(), Value::from(items));
     m.insert("count".into(), Value::from(count));

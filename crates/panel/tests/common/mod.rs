@@ -44,6 +44,10 @@ pub struct Page {
 impl PanelServer {
     /// Starts the panel, the admin API and the middleware on `db`.
     pub async fn start(db: TestDb) -> PanelServer {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let data_dir = tempfile::tempdir().unwrap();
         let admin = AdminState::new(
             db.store.clone(),
