@@ -476,6 +476,7 @@ await step('ingest', 'the job page reaches 100 %', su, async () => {
   check((await su.locator('[data-events="/admin/ingest/events"]').count()) === 1, 'the job page does not subscribe to /admin/ingest/events');
   const job = su.locator(`[data-job="${jobId}"]`);
   check((await job.count()) === 1, `the job page has no [data-job="${jobId}"]`);
+  const initial = ((await job.locator('[data-field=state]').first().textContent()) || '').trim();
   // Live: no reloads, the page updates itself.
   await until('the job page to show 100 % and succeeded', 60, async () => {
     const progress = ((await job.locator('[data-field=progress]').first().textContent()) || '').trim();
@@ -488,6 +489,20 @@ await step('ingest', 'the job page reaches 100 %', su, async () => {
   const bar = job.locator('progress[max="100"]').first();
   check((await bar.count()) === 1, 'the job page has no <progress max="100">');
   check(Number(await bar.evaluate((e) => e.value)) === 100, 'the progress bar is not full');
+  if (initial !== 'succeeded') {
+    log(`     the page opened with the job ${initial} and updated itself to succeeded`);
+    await shot(su, 'job-live');
+  }
+  // Rendered afresh, the page says the same.
+  await open(su, `/admin/ingest/jobs/${jobId}`);
+  check(
+    ((await job.locator('[data-field=state]').first().textContent()) || '').trim() === 'succeeded',
+    'after a reload the job page does not say succeeded',
+  );
+  check(
+    /^100\s*%$/.test(((await job.locator('[data-field=progress]').first().textContent()) || '').trim()),
+    'after a reload the job page does not say 100 %',
+  );
   await shot(su, 'job');
 });
 
