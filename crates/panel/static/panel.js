@@ -13,7 +13,8 @@ document.addEventListener("submit", (ev) => {
 
 // Elements with data-events="<url>" follow a server-sent event stream of
 // ingest jobs: each event updates the row or block of that job
-// (data-job="<id>"): its state and its progress bar.
+// (data-job="<id>"): its state, its progress bar (progress in percent)
+// and its activity.
 function followJobs(root) {
   const url = root.getAttribute("data-events");
   if (!url || !window.EventSource) return;
@@ -25,6 +26,8 @@ function followJobs(root) {
     document.querySelectorAll('[data-job="' + String(job.id) + '"]').forEach((el) => {
       const state = el.querySelector("[data-field=state]");
       if (state && job.state) state.textContent = job.state;
+      const activity = el.querySelector("[data-field=activity]");
+      if (activity && typeof job.activity === "string") activity.textContent = job.activity;
       const bar = el.querySelector("progress");
       const pct = el.querySelector("[data-field=progress]");
       if (typeof job.progress === "number") {

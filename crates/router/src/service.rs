@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -75,7 +76,8 @@ impl Default for Options {
 /// per reload so that a request records without building label sets.
 struct Active {
     loaded: Loaded,
-    redirects: HashMap<select::EdgeId, metrics::Counter, FastHash>,
+    /// The metric and this node's own tally ([`RedirectTally`]) per edge.
+    redirects: HashMap<select::EdgeId, (metrics::Counter, Arc<AtomicU64>), FastHash>,
     /// 404 and 503 answers by client region (`None`: no region).
     refused: HashMap<Option<select::RegionId>, (metrics::Counter, metrics::Counter), FastHash>,
     /// Edges with a capacity: only their load is worth computing, and only
@@ -85,8 +87,21 @@ struct Active {
     decision: metrics::Histogram,
 }
 
+/// Redirects this node sent to each edge since it started, kept across
+/// reloads (the metrics recorder cannot be read back), for
+/// [`RouterService::redirect_counts`].
+#[derive(Default)]
+struct RedirectTally(Mutex<HashMap<select::EdgeId, Arc<AtomicU64>>>);
+
+impl RedirectTally {
+    fn counter(&self, edge: select::EdgeId) -> Arc<AtomicU64> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(edge).or_default())
+    }
+}
+
 impl Active {
-    fn new(loaded: Loaded) -> Active {
+    fn new(loaded: Loaded, tally: &RedirectTally) -> Active {
         let region = |r: select::RegionId| loaded.region_names.get(&r).cloned().unwrap_or_default();
         let redirects = loaded
             .edges
@@ -94,7 +109,7 @@ impl Active {
             .iter()
             .map(|e| {
                 let c = metrics::counter!(REDIRECTS, "region" => region(e.region), "edge" => e.name.clone(), "status" => "302");
-                (e.id, c)
+                (e.id, (c, tally.counter(e.id)))
             })
             .collect();
         let mut refused = HashMap::default();
@@ -152,7 +167,8 @@ impl RouterService {
         );
         let board = HealthBoard::new(opts.health.clone());
         board.set_targets(first.targets.clone());
-        let snapshot = Arc::new(ArcSwap::from_pointee(Active::new(first)));
+        let tally = Arc::new(RedirectTally::default());
+        let snapshot = Arc::new(ArcSwap::from_pointee(Active::new(first, &tally)));
         let service = RouterService {
             snapshot: snapshot.clone(),
             board: board.clone(),
@@ -173,6 +189,7 @@ impl RouterService {
             store,
             snapshot,
             board.clone(),
+            tally,
             opts.reload_every,
             wake,
         ));
@@ -190,6 +207,20 @@ impl RouterService {
     /// The health board of this node.
     pub fn health(&self) -> &Arc<HealthBoard> {
         &self.board
+    }
+
+    /// Redirects (302 answers) this node sent to each edge of the snapshot
+    /// in use since it started: `(edge id, redirects)` in edge id order.
+    /// Read-only; counts survive reloads (the admin panel's CDN pages).
+    pub fn redirect_counts(&self) -> Vec<(select::EdgeId, u64)> {
+        let active = self.snapshot.load();
+        let mut out: Vec<(select::EdgeId, u64)> = active
+            .redirects
+            .iter()
+            .map(|(id, (_, n))| (*id, n.load(Ordering::Relaxed)))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The version of the snapshot in use.
@@ -213,6 +244,7 @@ async fn reload_loop(
     store: Store,
     snapshot: Arc<ArcSwap<Active>>,
     board: Arc<HealthBoard>,
+    tally: Arc<RedirectTally>,
     every: Duration,
     wake: Arc<tokio::sync::Notify>,
 ) {
@@ -240,7 +272,7 @@ async fn reload_loop(
                     "router snapshot reloaded"
                 );
                 board.set_targets(loaded.targets.clone());
-                snapshot.store(Arc::new(Active::new(loaded)));
+                snapshot.store(Arc::new(Active::new(loaded, &tally)));
                 failing = false;
             }
             Err(e) => {
@@ -462,8 +494,9 @@ impl RouterService {
                     );
                     location.push_str(&format!("{sep}md5={md5}&expires={expires}"));
                 }
-                if let Some(c) = active.redirects.get(&edge.id) {
+                if let Some((c, n)) = active.redirects.get(&edge.id) {
                     c.increment(1);
+                    n.fetch_add(1, Ordering::Relaxed);
                 }
                 // A header value must be visible ASCII; the path and query
                 // already are, so only a strange base URL can fail here.

@@ -253,6 +253,42 @@ fn check_time(field: &str, v: Option<i64>) -> CaseResult<Option<i64>> {
     }
 }
 
+/// The conditions of the case list (`$1`..`$9`, see [`Cases::list`]).
+const LIST_WHERE: &str = "deleted = FALSE \
+     AND ($1 IS NULL OR client_id = $1) \
+     AND ($2 IS NULL OR LOWER(title) LIKE $2 ESCAPE '\\' OR LOWER(description) LIKE $2 ESCAPE '\\') \
+     AND ($3 IS NULL OR case_type = $3) \
+     AND ($4 IS NULL OR state = $4) \
+     AND ($5 IS NULL OR owner_id = $5) \
+     AND ($6 IS NULL OR customer_id = $6) \
+     AND ($7 IS NULL OR ($7 = 1) = (closed = FALSE AND paused_since IS NULL \
+          AND due_at IS NOT NULL AND due_at < $8)) \
+     AND ($9 IS NULL OR ($9 = 1) = (closed = FALSE))";
+
+/// The operator a list covers: a superuser's choice, anyone else's own.
+fn list_scope(who: &Who, scope: Option<i64>) -> CaseResult<Option<i64>> {
+    Ok(match who.role {
+        Role::Superuser => scope,
+        _ => match (scope, who.client_id) {
+            (Some(s), Some(own)) if s != own => {
+                return Err(CaseError::NotFound(format!("operator {s}")))
+            }
+            (_, own) => Some(own.unwrap_or(-1)),
+        },
+    })
+}
+
+/// The search pattern and the overdue and open flags of a filter.
+fn list_params(filter: &CaseFilter) -> (Option<String>, Option<i64>, Option<i64>) {
+    let q = filter
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(efir_store::like_contains);
+    (q, filter.overdue.map(i64::from), filter.open.map(i64::from))
+}
+
 async fn tx_scalar_i64(tx: &mut Tx, sql: &str, args: &[Arg]) -> CaseResult<Option<i64>> {
     let v: Option<i64> = with_tx!(tx, c => {
         let mut q = sqlx::query_scalar::<_, i64>(sql);
@@ -470,34 +506,10 @@ impl Cases {
         offset: i64,
         now: i64,
     ) -> CaseResult<Vec<Case>> {
-        let scope = match who.role {
-            Role::Superuser => scope,
-            _ => match (scope, who.client_id) {
-                (Some(s), Some(own)) if s != own => {
-                    return Err(CaseError::NotFound(format!("operator {s}")))
-                }
-                (_, own) => Some(own.unwrap_or(-1)),
-            },
-        };
-        let q = filter
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(efir_store::like_contains);
-        let overdue: Option<i64> = filter.overdue.map(i64::from);
-        let open: Option<i64> = filter.open.map(i64::from);
+        let scope = list_scope(who, scope)?;
+        let (q, overdue, open) = list_params(filter);
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM case_item WHERE deleted = FALSE \
-             AND ($1 IS NULL OR client_id = $1) \
-             AND ($2 IS NULL OR LOWER(title) LIKE $2 ESCAPE '\\' OR LOWER(description) LIKE $2 ESCAPE '\\') \
-             AND ($3 IS NULL OR case_type = $3) \
-             AND ($4 IS NULL OR state = $4) \
-             AND ($5 IS NULL OR owner_id = $5) \
-             AND ($6 IS NULL OR customer_id = $6) \
-             AND ($7 IS NULL OR ($7 = 1) = (closed = FALSE AND paused_since IS NULL \
-                  AND due_at IS NOT NULL AND due_at < $8)) \
-             AND ($9 IS NULL OR ($9 = 1) = (closed = FALSE)) \
+            "SELECT {CASE_COLUMNS} FROM case_item WHERE {LIST_WHERE} \
              ORDER BY id DESC LIMIT $10 OFFSET $11"
         );
         let rows = with_db!(self.store.pool(), p => sqlx::query_as::<_, Case>(&sql)
@@ -516,6 +528,33 @@ impl Cases {
             .await)
         .map_err(efir_store::StoreError::from)?;
         Ok(rows)
+    }
+
+    /// How many cases [`Cases::list`] would give without paging.
+    pub async fn count(
+        &self,
+        who: &Who,
+        scope: Option<i64>,
+        filter: &CaseFilter,
+        now: i64,
+    ) -> CaseResult<i64> {
+        let scope = list_scope(who, scope)?;
+        let (q, overdue, open) = list_params(filter);
+        let sql = format!("SELECT COUNT(*) FROM case_item WHERE {LIST_WHERE}");
+        let n: i64 = with_db!(self.store.pool(), p => sqlx::query_scalar(&sql)
+            .bind(scope)
+            .bind(&q)
+            .bind(&filter.case_type)
+            .bind(&filter.state)
+            .bind(filter.owner_id)
+            .bind(filter.customer_id)
+            .bind(overdue)
+            .bind(now)
+            .bind(open)
+            .fetch_one(p)
+            .await)
+        .map_err(efir_store::StoreError::from)?;
+        Ok(n)
     }
 
     /// Moves case `id` to `to`: 409 when the type does not allow it from

@@ -69,6 +69,54 @@ pub struct Listed {
 
 /// Lists messages, newest first.
 pub async fn list(store: &Store, filter: &ListFilter) -> Result<Vec<Listed>> {
+    let Some((union, mut binds)) = matching(filter)? else {
+        return Ok(Vec::new());
+    };
+    binds.push(Bind::I(filter.limit.clamp(0, 1000)));
+    let limit = format!("${}", binds.len());
+    binds.push(Bind::I(filter.offset.max(0)));
+    let offset = format!("${}", binds.len());
+    let sql = format!(
+        "SELECT * FROM ({union}) m ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    let rows: Vec<Listed> = efir_store::with_db!(store.pool(), p => {
+        let mut q = sqlx::query_as(&sql);
+        for b in &binds {
+            q = match b {
+                Bind::I(v) => q.bind(*v),
+                Bind::B(v) => q.bind(*v),
+                Bind::T(v) => q.bind(v.clone()),
+            };
+        }
+        q.fetch_all(p).await
+    })?;
+    Ok(rows)
+}
+
+/// How many messages [`list`] would give without `limit` and `offset`.
+pub async fn count(store: &Store, filter: &ListFilter) -> Result<i64> {
+    let Some((union, binds)) = matching(filter)? else {
+        return Ok(0);
+    };
+    let sql = format!("SELECT COUNT(*) FROM ({union}) m");
+    let n: i64 = efir_store::with_db!(store.pool(), p => {
+        let mut q = sqlx::query_scalar(&sql);
+        for b in &binds {
+            q = match b {
+                Bind::I(v) => q.bind(*v),
+                Bind::B(v) => q.bind(*v),
+                Bind::T(v) => q.bind(v.clone()),
+            };
+        }
+        q.fetch_one(p).await
+    })?;
+    Ok(n)
+}
+
+/// The query of the messages matching `filter` (a `UNION ALL` of the
+/// screen messages and the outbox) and its values; `None` when the filter
+/// matches nothing.
+fn matching(filter: &ListFilter) -> Result<Option<(String, Vec<Bind>)>> {
     let (screen, outbox) = match (&filter.channel, filter.state.as_deref()) {
         (_, Some(s)) if !SCREEN_STATES.contains(&s) && !OUTBOX_STATES.contains(&s) => {
             return Err(MessageError::invalid(
@@ -86,7 +134,7 @@ pub async fn list(store: &Store, filter: &ListFilter) -> Result<Vec<Listed>> {
         (None, None) => (true, true),
     };
     if !screen && !outbox {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     // Placeholders are numbered as values are pushed; each part of the
     // UNION gets its own copies.
@@ -157,24 +205,7 @@ pub async fn list(store: &Store, filter: &ListFilter) -> Result<Vec<Listed>> {
             w.join(" AND ")
         ));
     }
-    let limit = push(Bind::I(filter.limit.clamp(0, 1000)));
-    let offset = push(Bind::I(filter.offset.max(0)));
-    let sql = format!(
-        "SELECT * FROM ({}) m ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}",
-        parts.join(" UNION ALL ")
-    );
-    let rows: Vec<Listed> = efir_store::with_db!(store.pool(), p => {
-        let mut q = sqlx::query_as(&sql);
-        for b in &binds {
-            q = match b {
-                Bind::I(v) => q.bind(*v),
-                Bind::B(v) => q.bind(*v),
-                Bind::T(v) => q.bind(v.clone()),
-            };
-        }
-        q.fetch_all(p).await
-    })?;
-    Ok(rows)
+    Ok(Some((parts.join(" UNION ALL "), binds)))
 }
 
 enum Bind {

@@ -685,6 +685,17 @@ async fn edit(
     )
     .await?;
     let delete = format!("/admin/content/{}/{id}/delete", k.name);
+    // What hangs off this object, as filtered lists.
+    let related: Vec<(&str, String)> = match k.name {
+        "video" => vec![
+            ("content_season", format!("/admin/content/season?video_id={id}")),
+            ("content_file", format!("/admin/content/file?video_id={id}")),
+        ],
+        "season" => vec![("content_episode", format!("/admin/content/episode?season_id={id}"))],
+        "episode" => vec![("content_file", format!("/admin/content/file?episode_id={id}"))],
+        "category" => vec![("content_channel", format!("/admin/content/channel?category_id={id}"))],
+        _ => Vec::new(),
+    };
     panel.views.page(
         "catalog_form.html",
         &user,
