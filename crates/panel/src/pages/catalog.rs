@@ -108,7 +108,7 @@ fn kind_of(segment: &str) -> PageResult<KindInfo> {
 
 /// The column a list shows as the object's name.
 fn title_field(k: &KindInfo) -> &'static str {
-    ["name", "filename", "number"]
+    ["filename", "name", "number"]
         .into_iter()
         .find(|n| k.fields.iter().any(|f| f.param == *n))
         .unwrap_or("id")
@@ -499,7 +499,7 @@ async fn new(
 
 /// The API parameters of a submitted content form: checkboxes absent from
 /// the form mean 0, link sets are sent whole (or cleared).
-fn params_of(k: &KindInfo, f: &[(String, String)]) -> Vec<(String, String)> {
+fn params_of(k: &KindInfo, f: &[(String, String)], creating: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for field in &k.fields {
         if matches!(field.input, Input::Flag) {
@@ -509,6 +509,12 @@ fn params_of(k: &KindInfo, f: &[(String, String)]) -> Vec<(String, String)> {
                 if on { "1" } else { "0" }.to_string(),
             ));
         } else if let Some(v) = param(f, field.param) {
+            // An empty number or reference means "the default" on create,
+            // "clear it" on edit when it may be cleared, else "unchanged".
+            let numeric = matches!(field.input, Input::Number { .. } | Input::Reference(_));
+            if numeric && v.trim().is_empty() && (creating || !field.nullable) {
+                continue;
+            }
             out.push((field.param.to_string(), v.to_string()));
         }
     }
@@ -608,7 +614,7 @@ async fn create(
         client,
         Api::Content,
         &format!("{}/create", k.path),
-        params_of(&k, &f),
+        params_of(&k, &f, true),
     )
     .await
     {
@@ -688,18 +694,30 @@ async fn edit(
     // What hangs off this object, as filtered lists.
     let related: Vec<(&str, String)> = match k.name {
         "video" => vec![
-            ("content_season", format!("/admin/content/season?video_id={id}")),
+            (
+                "content_season",
+                format!("/admin/content/season?video_id={id}"),
+            ),
             ("content_file", format!("/admin/content/file?video_id={id}")),
         ],
-        "season" => vec![("content_episode", format!("/admin/content/episode?season_id={id}"))],
-        "episode" => vec![("content_file", format!("/admin/content/file?episode_id={id}"))],
-        "category" => vec![("content_channel", format!("/admin/content/channel?category_id={id}"))],
+        "season" => vec![(
+            "content_episode",
+            format!("/admin/content/episode?season_id={id}"),
+        )],
+        "episode" => vec![(
+            "content_file",
+            format!("/admin/content/file?episode_id={id}"),
+        )],
+        "category" => vec![(
+            "content_channel",
+            format!("/admin/content/channel?category_id={id}"),
+        )],
         _ => Vec::new(),
     };
     panel.views.page(
         "catalog_form.html",
         &user,
-        context! { view, groups, delete, id },
+        context! { view, groups, delete, id, related },
     )
 }
 
@@ -713,7 +731,7 @@ async fn update(
     let k = kind_of(&kind)?;
     let (client, item) = find(&panel, &user, &k, id).await?;
     let mut params = vec![("id".to_string(), id.to_string())];
-    params.extend(params_of(&k, &f));
+    params.extend(params_of(&k, &f, false));
     match api(
         &panel,
         &user,
