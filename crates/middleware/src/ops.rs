@@ -110,10 +110,33 @@ pub async fn check_stream_services(
     client_id: Option<i64>,
     timeout: Duration,
 ) -> Result<Vec<Health>, StoreError> {
+    check(store, client_id, None, timeout).await
+}
+
+/// Probes one stream service (enabled or not) now and records its health;
+/// `None` when there is no such service.
+pub async fn check_stream_service(
+    store: &Store,
+    id: i64,
+    timeout: Duration,
+) -> Result<Option<Health>, StoreError> {
+    Ok(check(store, None, Some(id), timeout).await?.pop())
+}
+
+async fn check(
+    store: &Store,
+    client_id: Option<i64>,
+    service_id: Option<i64>,
+    timeout: Duration,
+) -> Result<Vec<Health>, StoreError> {
     let sql = "SELECT id, client_id, name, url_mask, check_url, health FROM stream_service \
-               WHERE enabled AND ($1 IS NULL OR client_id = $1) ORDER BY id";
-    let services: Vec<ServiceRow> =
-        with_db!(store.pool(), p => sqlx::query_as(sql).bind(client_id).fetch_all(p).await)?;
+               WHERE ($2 IS NOT NULL OR enabled) AND ($1 IS NULL OR client_id = $1) \
+               AND ($2 IS NULL OR id = $2) ORDER BY id";
+    let services: Vec<ServiceRow> = with_db!(store.pool(), p => sqlx::query_as(sql)
+        .bind(client_id)
+        .bind(service_id)
+        .fetch_all(p)
+        .await)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
