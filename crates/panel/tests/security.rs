@@ -79,6 +79,42 @@ async fn make_b_objects(s: &PanelServer, b: i64, admin: &Browser) -> Objects {
         "INSERT INTO outbound_message (client_id, customer_id, channel, recipient, body, state, next_attempt_at, created_at) \
          VALUES ($1, $2, 'sms', '+79990001122', 'B text', 'failed', $3, $3) RETURNING id")
         .bind(b).bind(customer).bind(now).fetch_one(p).await).unwrap();
+    let page = admin
+        .post(
+            "/admin/streams/datacenters/new",
+            &[("name", "B dc"), ("location", "Minsk")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let dc = id_from(&page.location, "/admin/streams/datacenters/");
+    let page = admin
+        .post(
+            "/admin/streams/services/new",
+            &[
+                ("name", "B live"),
+                ("service_type", "live"),
+                ("url_mask", "http://b.tv/{channel}/index.m3u8"),
+                ("weight", "1"),
+                ("enabled", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let service = id_from(&page.location, "/admin/streams/services/");
+    let sid = service.to_string();
+    let page = admin
+        .post(
+            "/admin/streams/maintenance/new",
+            &[
+                ("stream_service_id", &sid),
+                ("starts_at", "2030-01-01T01:00"),
+                ("ends_at", "2030-01-01T03:00"),
+                ("comment", "B work"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let window = id_from(&page.location, "/admin/streams/maintenance/");
     let f = |pairs: &[(&str, &str)]| {
         pairs
             .iter()
@@ -107,6 +143,15 @@ async fn make_b_objects(s: &PanelServer, b: i64, admin: &Browser) -> Objects {
             format!("/admin/cases?client={b}"),
             format!("/admin/epg/sources?client={b}"),
             format!("/admin/messages?client={b}"),
+            format!("/admin/operators/{b}"),
+            format!("/admin/operators/{b}/settings"),
+            format!("/admin/streams/services/{service}"),
+            format!("/admin/streams/services/{service}/edit"),
+            format!("/admin/streams/datacenters/{dc}"),
+            format!("/admin/streams/datacenters/{dc}/edit"),
+            format!("/admin/streams/maintenance/{window}"),
+            format!("/admin/streams/maintenance/{window}/edit"),
+            format!("/admin/streams/services?client={b}"),
         ],
         post: vec![
             (
@@ -158,6 +203,46 @@ async fn make_b_objects(s: &PanelServer, b: i64, admin: &Browser) -> Objects {
                 f(&[("channel_id", &own_channel)]),
             ),
             (format!("/admin/messages/{message}/resend"), Vec::new()),
+            (
+                format!("/admin/operators/{b}/settings"),
+                f(&[("billing.mode", "prepaid")]),
+            ),
+            (
+                format!("/admin/operators/{b}/keys/device/rotate"),
+                Vec::new(),
+            ),
+            (
+                format!("/admin/operators/{b}/keys/billing/rotate"),
+                Vec::new(),
+            ),
+            (
+                format!("/admin/streams/services/{service}/edit"),
+                f(&[("name", "hacked")]),
+            ),
+            (
+                format!("/admin/streams/services/{service}/check"),
+                Vec::new(),
+            ),
+            (
+                format!("/admin/streams/datacenters/{dc}/edit"),
+                f(&[("name", "hacked")]),
+            ),
+            (
+                format!("/admin/streams/maintenance/{window}/edit"),
+                f(&[("comment", "hacked")]),
+            ),
+            (
+                format!("/admin/streams/maintenance/{window}/delete"),
+                Vec::new(),
+            ),
+            (
+                "/admin/streams/maintenance/new".to_string(),
+                f(&[
+                    ("stream_service_id", &sid),
+                    ("starts_at", "2030-02-01T01:00"),
+                    ("ends_at", "2030-02-01T02:00"),
+                ]),
+            ),
         ],
     }
 }
@@ -212,8 +297,12 @@ async fn staff_of_one_operator_never_reach_another() {
                 let form: Vec<(&str, &str)> =
                     form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let page = user.post(path, &form).await;
+                // A form naming B's object in a field (not in its path) is
+                // refused as invalid input instead.
+                let by_field = path.ends_with("/new");
                 assert!(
-                    matches!(page.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                    matches!(page.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN)
+                        || (by_field && page.status == StatusCode::UNPROCESSABLE_ENTITY),
                     "{role:?} of A: POST {path} answered {}: {}",
                     page.status,
                     page.body
