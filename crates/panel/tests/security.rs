@@ -5,19 +5,11 @@
 
 mod common;
 
-use common::{Browser, PanelServer};
+use common::{id_from, Browser, PanelServer};
 use efir_backoffice::admin::StaffRole;
 use efir_store::testing::TestDb;
 use efir_store::with_db;
 use reqwest::StatusCode;
-
-fn id_from(location: &Option<String>, prefix: &str) -> i64 {
-    let loc = location.as_deref().unwrap_or_default();
-    let rest = loc
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("{loc} is not under {prefix}"));
-    rest.split(['?', '/']).next().unwrap().parse().unwrap()
-}
 
 /// Operator B's objects, one of each kind, and the pages and actions that
 /// concern them.

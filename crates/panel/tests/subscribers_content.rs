@@ -4,30 +4,10 @@
 
 mod common;
 
-use common::PanelServer;
+use common::{each_db, id_from};
 use efir_backoffice::admin::StaffRole;
-use efir_store::testing::TestDb;
 use efir_store::with_db;
 use reqwest::StatusCode;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
-
-fn id_from(location: &Option<String>, prefix: &str) -> i64 {
-    let loc = location.as_deref().unwrap_or_default();
-    let rest = loc
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("{loc} is not under {prefix}"));
-    rest.split(['?', '/']).next().unwrap().parse().unwrap()
-}
 
 #[tokio::test]
 async fn tariff_channel_customer_account_flow() {
@@ -335,6 +315,11 @@ async fn localised_names_side_by_side_and_pagination() {
         assert!(page.body.contains("class=\"side-by-side\""), "{}", page.body);
         assert!(page.body.contains("name · ru") && page.body.contains("name · kk"));
         assert!(!page.body.contains("name_lang3"), "slots without a language are hidden");
+        // Field labels are the interface's words, in the user's language.
+        assert!(page.body.contains("Archive days"), "{}", page.body);
+        admin.post("/admin/profile/language", &[("language", "ru")]).await;
+        let page = admin.get("/admin/content/channel/new").await;
+        assert!(page.body.contains("Дней архива") && page.body.contains("Адрес потока"));
         let page = admin
             .post("/admin/content/channel/new", &[("name", "Sport"), ("name_lang1", "Спорт"), ("name_lang2", "Спорт kk")])
             .await;
