@@ -46,18 +46,20 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// A "nice" upper bound of the y axis at or above `max`.
+/// A "nice" upper bound of the y axis at or above `max`: four ticks of a
+/// whole step of 1, 2 or 5 times a power of ten (the charts count things).
 fn nice_max(max: f64) -> f64 {
     if max <= 0.0 || !max.is_finite() {
-        return 1.0;
+        return 4.0;
     }
-    let mag = 10f64.powf(max.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * mag >= max {
-            return step * mag;
-        }
-    }
-    10.0 * mag
+    let raw = (max / 4.0).max(1.0);
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    step * 4.0
 }
 
 fn fmt_num(v: f64) -> String {
@@ -250,9 +252,11 @@ mod tests {
 
     #[test]
     fn nice_axis() {
-        assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(0.0), 4.0);
+        assert_eq!(nice_max(1.0), 4.0);
+        assert_eq!(nice_max(7.0), 8.0);
         assert_eq!(nice_max(130.0), 200.0);
-        assert_eq!(nice_max(24.0), 25.0);
+        assert_eq!(nice_max(24.0), 40.0);
+        assert_eq!(nice_max(4000.0), 4000.0);
     }
 }

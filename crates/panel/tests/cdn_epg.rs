@@ -8,25 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, PanelServer};
+use common::{each_db, Browser, PanelServer};
 use efir_backoffice::admin::{AdminState, StaffRole};
 use efir_backoffice::AdminOptions;
 use efir_router::model::{self, NewEdge};
 use efir_router::select::ContentKind;
-use efir_store::testing::TestDb;
 use efir_store::{with_db, Actor};
 use reqwest::StatusCode;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
 
 /// A page body with the slashes minijinja escapes (`&#x2f;`) as a browser
 /// reads them.

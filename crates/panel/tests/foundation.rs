@@ -3,21 +3,9 @@
 
 mod common;
 
-use common::{PanelServer, PASSWORD};
+use common::{each_db, PASSWORD};
 use efir_backoffice::admin::StaffRole;
-use efir_store::testing::TestDb;
 use reqwest::StatusCode;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
 
 #[tokio::test]
 async fn login_by_cookie_logout_and_redirects() {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, PanelServer};
+use common::{each_db, Browser, PanelServer};
 use efir_backoffice::admin::StaffRole;
 use efir_backoffice::cases::Cases;
 use efir_ingest::queue::{LeaseKey, NewJob, Outcome, Queue, WorkerInfo};
@@ -15,17 +15,6 @@ use efir_store::testing::TestDb;
 use efir_store::Actor;
 use reqwest::StatusCode;
 use serde_json::json;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
 
 /// The page as text with the slashes the template engine escapes.
 fn unescape(body: &str) -> String {

@@ -4,22 +4,10 @@
 
 mod common;
 
-use common::PanelServer;
+use common::each_db;
 use efir_backoffice::admin::StaffRole;
-use efir_store::testing::TestDb;
 use efir_store::with_db;
 use reqwest::StatusCode;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
 
 /// The id at the end of a `Location`.
 fn id_of(location: Option<&str>) -> i64 {

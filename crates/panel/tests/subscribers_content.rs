@@ -4,30 +4,10 @@
 
 mod common;
 
-use common::PanelServer;
+use common::{each_db, id_from};
 use efir_backoffice::admin::StaffRole;
-use efir_store::testing::TestDb;
 use efir_store::with_db;
 use reqwest::StatusCode;
-
-async fn each_db<F, Fut>(f: F)
-where
-    F: Fn(PanelServer) -> Fut,
-    Fut: std::future::Future<Output = PanelServer>,
-{
-    for db in TestDb::both().await {
-        let server = PanelServer::start(db).await;
-        f(server).await.stop().await;
-    }
-}
-
-fn id_from(location: &Option<String>, prefix: &str) -> i64 {
-    let loc = location.as_deref().unwrap_or_default();
-    let rest = loc
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("{loc} is not under {prefix}"));
-    rest.split(['?', '/']).next().unwrap().parse().unwrap()
-}
 
 #[tokio::test]
 async fn tariff_channel_customer_account_flow() {
@@ -50,8 +30,24 @@ async fn tariff_channel_customer_account_flow() {
             .await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.body.contains("id=\"err-uri\""), "{}", page.body);
+        // As a browser sends it: every field, the numbers left empty.
         let page = admin
-            .post("/admin/content/channel/new", &[("name", "News 24"), ("uri", "http://edge.tv/news/index.m3u8"), ("enabled", "1"), ("tariff_id", &t)])
+            .post(
+                "/admin/content/channel/new",
+                &[
+                    ("name", "News 24"),
+                    ("uri", "http://edge.tv/news/index.m3u8"),
+                    ("enabled", "1"),
+                    ("tariff_id", &t),
+                    ("category_id", ""),
+                    ("epg_channel_id", ""),
+                    ("recording_days", ""),
+                    ("sort", ""),
+                    ("lcn_number", ""),
+                    ("aspect_ratio", ""),
+                    ("icon", ""),
+                ],
+            )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         let channel = id_from(&page.location, "/admin/content/channel/");
@@ -319,6 +315,11 @@ async fn localised_names_side_by_side_and_pagination() {
         assert!(page.body.contains("class=\"side-by-side\""), "{}", page.body);
         assert!(page.body.contains("name · ru") && page.body.contains("name · kk"));
         assert!(!page.body.contains("name_lang3"), "slots without a language are hidden");
+        // Field labels are the interface's words, in the user's language.
+        assert!(page.body.contains("Archive days"), "{}", page.body);
+        admin.post("/admin/profile/language", &[("language", "ru")]).await;
+        let page = admin.get("/admin/content/channel/new").await;
+        assert!(page.body.contains("Дней архива") && page.body.contains("Адрес потока"));
         let page = admin
             .post("/admin/content/channel/new", &[("name", "Sport"), ("name_lang1", "Спорт"), ("name_lang2", "Спорт kk")])
             .await;
@@ -346,45 +347,93 @@ async fn localised_names_side_by_side_and_pagination() {
 async fn vod_videos_seasons_episodes_files() {
     each_db(|s| async move {
         let op = s.operator("delta").await;
-        let admin = s.login_as("vadmin", StaffRole::OperatorAdmin, Some(op.id)).await;
-        let page = admin.post("/admin/content/video/new", &[("name", "Long Story")]).await;
+        let admin = s
+            .login_as("vadmin", StaffRole::OperatorAdmin, Some(op.id))
+            .await;
+        let page = admin
+            .post("/admin/content/video/new", &[("name", "Long Story")])
+            .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         let video = id_from(&page.location, "/admin/content/video/");
         let v = video.to_string();
         // The video's page links to its seasons and files.
         let page = admin.get(&format!("/admin/content/video/{video}")).await;
         let body = page.body.replace("&#x2f;", "/");
-        assert!(body.contains(&format!("/admin/content/season?video_id={video}")), "{body}");
+        assert!(
+            body.contains(&format!("/admin/content/season?video_id={video}")),
+            "{body}"
+        );
         // A season needs its video; a file needs a name.
-        let page = admin.post("/admin/content/season/new", &[("name", "S1")]).await;
+        let page = admin
+            .post("/admin/content/season/new", &[("name", "S1")])
+            .await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.body.contains("id=\"err-video_id\""), "{}", page.body);
-        let page = admin.post("/admin/content/season/new", &[("video_id", &v), ("name", "Season 1"), ("number", "1")]).await;
+        let page = admin
+            .post(
+                "/admin/content/season/new",
+                &[("video_id", &v), ("name", "Season 1"), ("number", "1")],
+            )
+            .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         let season = id_from(&page.location, "/admin/content/season/").to_string();
         let page = admin
-            .post("/admin/content/episode/new", &[("season_id", &season), ("name", "Pilot"), ("number", "1")])
+            .post(
+                "/admin/content/episode/new",
+                &[("season_id", &season), ("name", "Pilot"), ("number", "1")],
+            )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-        let page = admin.post("/admin/content/file/new", &[("video_id", &v), ("filename", "")]).await;
+        let page = admin
+            .post(
+                "/admin/content/file/new",
+                &[("video_id", &v), ("filename", "")],
+            )
+            .await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(page.body.contains("id=\"err-filename\""));
         let page = admin
-            .post("/admin/content/file/new", &[("video_id", &v), ("filename", "long-story/1080.m3u8"), ("quality", "1080p")])
+            .post(
+                "/admin/content/file/new",
+                &[
+                    ("video_id", &v),
+                    ("filename", "long-story/1080.m3u8"),
+                    ("quality", "1080p"),
+                ],
+            )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         // Filtered lists show what hangs off the video.
-        let page = admin.get(&format!("/admin/content/season?video_id={video}")).await;
+        let page = admin
+            .get(&format!("/admin/content/season?video_id={video}"))
+            .await;
         assert!(page.body.contains("Season 1"));
-        let page = admin.get(&format!("/admin/content/episode?season_id={season}")).await;
+        let page = admin
+            .get(&format!("/admin/content/episode?season_id={season}"))
+            .await;
         assert!(page.body.contains("Pilot"));
-        let page = admin.get(&format!("/admin/content/file?video_id={video}")).await;
-        assert!(page.body.contains("long-story/1080.m3u8"));
+        let page = admin
+            .get(&format!("/admin/content/file?video_id={video}"))
+            .await;
+        assert!(page
+            .body
+            .replace("&#x2f;", "/")
+            .contains("long-story/1080.m3u8"));
         // Deleting the video takes the rest with it.
-        let page = admin.post(&format!("/admin/content/video/{video}/delete"), &[]).await;
+        let page = admin
+            .post(&format!("/admin/content/video/{video}/delete"), &[])
+            .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER);
-        assert_eq!(admin.get(&format!("/admin/content/video/{video}")).await.status, StatusCode::NOT_FOUND);
-        let page = admin.get(&format!("/admin/content/season?video_id={video}")).await;
+        assert_eq!(
+            admin
+                .get(&format!("/admin/content/video/{video}"))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let page = admin
+            .get(&format!("/admin/content/season?video_id={video}"))
+            .await;
         assert!(!page.body.contains("Season 1"));
         s
     })

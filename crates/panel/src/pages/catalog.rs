@@ -56,6 +56,83 @@ pub static STRINGS: &[(&str, &str, &str)] = &[
     ("cameras", "Cameras", "Камеры"),
     ("videos", "Videos", "Фильмы"),
     ("applications", "Apps", "Приложения"),
+    (
+        "aspect_ratio",
+        "Aspect ratio (0–3)",
+        "Соотношение сторон (0–3)",
+    ),
+    ("attrs", "Attributes (JSON)", "Атрибуты (JSON)"),
+    ("category_id", "Category", "Категория"),
+    ("city_id", "City", "Город"),
+    ("color", "Colour", "Цвет"),
+    ("countries", "Countries", "Страны"),
+    ("css_style", "CSS style", "CSS-стиль"),
+    ("director", "Director", "Режиссёр"),
+    ("duration", "Duration (s)", "Длительность (с)"),
+    ("episode_id", "Episode", "Эпизод"),
+    ("filename", "File name", "Имя файла"),
+    (
+        "horizontal_poster",
+        "Horizontal poster",
+        "Горизонтальный постер",
+    ),
+    ("icon", "Icon", "Иконка"),
+    ("icon_focus", "Icon in focus", "Иконка в фокусе"),
+    ("icon_url", "Icon address", "Адрес иконки"),
+    (
+        "id_for_stream_service",
+        "Id at the stream service",
+        "Id на стриминг-сервисе",
+    ),
+    ("imdb_rating", "IMDb rating", "Рейтинг IMDb"),
+    ("is_4k", "4K", "4K"),
+    (
+        "is_category",
+        "Shown as a category",
+        "Показывать как категорию",
+    ),
+    ("is_free", "Free", "Бесплатно"),
+    ("is_season", "Series", "Сериал"),
+    ("is_trailer", "Trailer", "Трейлер"),
+    ("kinopoisk_id", "Kinopoisk id", "Id Кинопоиска"),
+    ("kinopoisk_rating", "Kinopoisk rating", "Рейтинг Кинопоиска"),
+    ("lcn_number", "Channel number (LCN)", "Номер канала (LCN)"),
+    ("logo_url", "Logo address", "Адрес логотипа"),
+    ("multicast_address", "Multicast address", "Мультикаст-адрес"),
+    ("name_orig", "Original name", "Оригинальное название"),
+    ("number", "Number", "Номер"),
+    ("option1", "Option 1", "Опция 1"),
+    ("option2", "Option 2", "Опция 2"),
+    ("option3", "Option 3", "Опция 3"),
+    (
+        "parent_control",
+        "Parental control",
+        "Родительский контроль",
+    ),
+    ("photo", "Photo", "Фото"),
+    ("preview_url", "Preview address", "Адрес превью"),
+    ("quality", "Quality", "Качество"),
+    ("rating", "Age rating", "Возрастной рейтинг"),
+    ("recording_days", "Archive days", "Дней архива"),
+    ("season_id", "Season", "Сезон"),
+    ("short_description", "Short description", "Краткое описание"),
+    (
+        "show_in_all",
+        "Shown in “All channels”",
+        "Показывать во «Всех каналах»",
+    ),
+    ("show_in_main_menu", "In the main menu", "В главном меню"),
+    ("system_name", "System name", "Системное имя"),
+    ("thumbnail_big", "Large thumbnail", "Большая миниатюра"),
+    ("thumbnail_small", "Small thumbnail", "Малая миниатюра"),
+    ("uri", "Stream address", "Адрес потока"),
+    ("url", "Address", "Адрес"),
+    ("url_prefix", "Address prefix", "Префикс адреса"),
+    ("video_id", "Video", "Фильм"),
+    ("year", "Year", "Год"),
+    ("genres", "Genres", "Жанры"),
+    ("ext_id", "External id", "Внешний id"),
+    ("actors", "Actors", "Актёры"),
     ("enabled", "Enabled", "Включён"),
     ("sort", "Order", "Порядок"),
 ];
@@ -108,7 +185,7 @@ fn kind_of(segment: &str) -> PageResult<KindInfo> {
 
 /// The column a list shows as the object's name.
 fn title_field(k: &KindInfo) -> &'static str {
-    ["name", "filename", "number"]
+    ["filename", "name", "number"]
         .into_iter()
         .find(|n| k.fields.iter().any(|f| f.param == *n))
         .unwrap_or("id")
@@ -499,7 +576,7 @@ async fn new(
 
 /// The API parameters of a submitted content form: checkboxes absent from
 /// the form mean 0, link sets are sent whole (or cleared).
-fn params_of(k: &KindInfo, f: &[(String, String)]) -> Vec<(String, String)> {
+fn params_of(k: &KindInfo, f: &[(String, String)], creating: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for field in &k.fields {
         if matches!(field.input, Input::Flag) {
@@ -509,6 +586,12 @@ fn params_of(k: &KindInfo, f: &[(String, String)]) -> Vec<(String, String)> {
                 if on { "1" } else { "0" }.to_string(),
             ));
         } else if let Some(v) = param(f, field.param) {
+            // An empty number or reference means "the default" on create,
+            // "clear it" on edit when it may be cleared, else "unchanged".
+            let numeric = matches!(field.input, Input::Number { .. } | Input::Reference(_));
+            if numeric && v.trim().is_empty() && (creating || !field.nullable) {
+                continue;
+            }
             out.push((field.param.to_string(), v.to_string()));
         }
     }
@@ -608,7 +691,7 @@ async fn create(
         client,
         Api::Content,
         &format!("{}/create", k.path),
-        params_of(&k, &f),
+        params_of(&k, &f, true),
     )
     .await
     {
@@ -688,18 +771,30 @@ async fn edit(
     // What hangs off this object, as filtered lists.
     let related: Vec<(&str, String)> = match k.name {
         "video" => vec![
-            ("content_season", format!("/admin/content/season?video_id={id}")),
+            (
+                "content_season",
+                format!("/admin/content/season?video_id={id}"),
+            ),
             ("content_file", format!("/admin/content/file?video_id={id}")),
         ],
-        "season" => vec![("content_episode", format!("/admin/content/episode?season_id={id}"))],
-        "episode" => vec![("content_file", format!("/admin/content/file?episode_id={id}"))],
-        "category" => vec![("content_channel", format!("/admin/content/channel?category_id={id}"))],
+        "season" => vec![(
+            "content_episode",
+            format!("/admin/content/episode?season_id={id}"),
+        )],
+        "episode" => vec![(
+            "content_file",
+            format!("/admin/content/file?episode_id={id}"),
+        )],
+        "category" => vec![(
+            "content_channel",
+            format!("/admin/content/channel?category_id={id}"),
+        )],
         _ => Vec::new(),
     };
     panel.views.page(
         "catalog_form.html",
         &user,
-        context! { view, groups, delete, id },
+        context! { view, groups, delete, id, related },
     )
 }
 
@@ -713,7 +808,7 @@ async fn update(
     let k = kind_of(&kind)?;
     let (client, item) = find(&panel, &user, &k, id).await?;
     let mut params = vec![("id".to_string(), id.to_string())];
-    params.extend(params_of(&k, &f));
+    params.extend(params_of(&k, &f, false));
     match api(
         &panel,
         &user,

@@ -537,9 +537,9 @@ async fn customer(
             .unwrap_or_default();
         view.actions.push(Action {
             action: format!("/admin/customers/{id}/tariffs/{tid}/remove"),
-            label: "remove".into(),
+            label: format!("{}: {name}", crate::i18n::t(user.lang, "remove")),
             confirm: None,
-            hidden: vec![("tariff_name".into(), name)],
+            hidden: Vec::new(),
             danger: true,
         });
     }

@@ -298,3 +298,24 @@ impl Browser {
         Self::finish(resp).await
     }
 }
+
+/// Runs `f` on a panel over SQLite, then over PostgreSQL.
+pub async fn each_db<F, Fut>(f: F)
+where
+    F: Fn(PanelServer) -> Fut,
+    Fut: std::future::Future<Output = PanelServer>,
+{
+    for db in TestDb::both().await {
+        let server = PanelServer::start(db).await;
+        f(server).await.stop().await;
+    }
+}
+
+/// The id in a redirect `Location` under `prefix` (`/admin/customers/`).
+pub fn id_from(location: &Option<String>, prefix: &str) -> i64 {
+    let loc = location.as_deref().unwrap_or_default();
+    let rest = loc
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{loc} is not under {prefix}"));
+    rest.split(['?', '/']).next().unwrap().parse().unwrap()
+}
