@@ -77,6 +77,11 @@ async fn tariff_channel_customer_account_flow() {
         let page = admin.get("/admin/customers?q=petro").await;
         assert!(page.body.contains("Petrova"));
         assert!(page.body.contains("<span id=\"total\">1</span>"), "{}", page.body);
+        // By the account's abonement, numeric or not.
+        let page = admin.get("/admin/customers?q=100200").await;
+        assert!(page.body.contains("Petrova"), "{}", page.body);
+        let page = admin.get("/admin/customers?q=0020").await;
+        assert!(page.body.contains("<span id=\"total\">0</span>"), "numbers match whole");
         let page = admin.get("/admin/customers?q=nobody").await;
         assert!(page.body.contains("<span id=\"total\">0</span>"));
         let page = admin.get("/admin/content/channel?q=news").await;

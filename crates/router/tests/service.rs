@@ -385,6 +385,12 @@ async fn redirects_follow_subnets_changes_and_survive_the_database() {
         let second = RouterService::start(db.store.clone(), options())
             .await
             .unwrap();
+        // The first node may still be reloading the last change: wait
+        // (bounded) until it has caught up before comparing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while service.version() != second.version() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(second.version(), service.version());
 
         // Bad requests: a clear 4xx, never a 5xx.

@@ -180,6 +180,7 @@ macro_rules! bind_all {
     }};
 }
 
+/// A customer in the list, with the number of matches of the search.
 type CustomerRow = (
     i64,
     i64,
@@ -189,6 +190,7 @@ type CustomerRow = (
     String,
     i64,
     Option<String>,
+    i64,
 );
 
 async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> PageResult {
@@ -201,11 +203,11 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
             args.push(Arg::I64(id));
             let n = args.len();
             args.push(Arg::Text(s.clone()));
+            let m = n + 1;
             cond.push_str(&format!(
-                " AND (t.id = ${n} OR t.ext_id = ${} OR t.contract_number = ${} OR t.mobile_phone_number = ${})",
-                n + 1,
-                n + 1,
-                n + 1
+                " AND (t.id = ${n} OR t.ext_id = ${m} OR t.contract_number = ${m} \
+                 OR t.mobile_phone_number = ${m} \
+                 OR t.id IN (SELECT a.customer_id FROM account a WHERE a.abonement = ${m}))"
             ));
         } else {
             args.push(Arg::Text(like_contains(s)));
@@ -214,13 +216,32 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
                 " AND (LOWER(t.lastname) LIKE ${n} ESCAPE '\\' OR LOWER(t.firstname) LIKE ${n} ESCAPE '\\' \
                  OR LOWER(t.email) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(t.ext_id, '')) LIKE ${n} ESCAPE '\\' \
                  OR LOWER(t.contract_number) LIKE ${n} ESCAPE '\\' \
-                 OR t.id IN (SELECT a.customer_id FROM account a WHERE a.client_id = t.client_id AND LOWER(a.abonement) LIKE ${n} ESCAPE '\\'))"
+                 OR t.id IN (SELECT a.customer_id FROM account a WHERE LOWER(a.abonement) LIKE ${n} ESCAPE '\\'))"
             ));
         }
     }
-    let count_sql = format!("SELECT COUNT(*) FROM customer t WHERE {cond}");
-    let total: i64 = with_db!(panel.store.pool(), p =>
-        bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
+    // One scan gives the page and the number of matches (a text search
+    // reads every customer of the operator once, not twice).
+    let select = |offset: i64| {
+        format!(
+            "SELECT t.id, t.client_id, t.lastname, t.firstname, t.email, t.mobile_phone_number, \
+             t.balance, t.ext_id, COUNT(*) OVER () FROM customer t WHERE {cond} \
+             ORDER BY t.id DESC LIMIT {PAGE_SIZE} OFFSET {offset}"
+        )
+    };
+    let requested = page_of(&q);
+    let sql = select((requested - 1) * PAGE_SIZE);
+    let mut rows: Vec<CustomerRow> = with_db!(panel.store.pool(), p =>
+        bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+    let total = match rows.first() {
+        Some(r) => r.8,
+        None if requested > 1 => {
+            let count_sql = format!("SELECT COUNT(*) FROM customer t WHERE {cond}");
+            with_db!(panel.store.pool(), p =>
+                bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?
+        }
+        None => 0,
+    };
     let mut view = ListView {
         title: "customers".into(),
         columns: [
@@ -248,17 +269,16 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
         options: Vec::new(),
     });
     view.filters.extend(op_filter);
-    view.paginate(total, page_of(&q), &q);
-    let sql = format!(
-        "SELECT t.id, t.client_id, t.lastname, t.firstname, t.email, t.mobile_phone_number, \
-         t.balance, t.ext_id FROM customer t WHERE {cond} ORDER BY t.id DESC LIMIT {PAGE_SIZE} OFFSET {}",
-        (view.page - 1) * PAGE_SIZE
-    );
-    let rows: Vec<CustomerRow> = with_db!(panel.store.pool(), p =>
-        bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+    view.paginate(total, requested, &q);
+    if rows.is_empty() && total > 0 {
+        // Past the end: the last page.
+        let sql = select((view.page - 1) * PAGE_SIZE);
+        rows = with_db!(panel.store.pool(), p =>
+            bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+    }
     view.rows = rows
         .into_iter()
-        .map(|(id, _, last, first, email, mobile, balance, ext)| {
+        .map(|(id, _, last, first, email, mobile, balance, ext, _)| {
             let href = format!("/admin/customers/{id}");
             vec![
                 Cell::link(id, &href),
@@ -792,9 +812,11 @@ async fn accounts(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
     view.filters.extend(op_filter);
     view.paginate(total, page_of(&q), &q);
     let sql = format!(
+        // The page of accounts first, then their customers: joining
+        // before the offset would join every skipped account too.
         "SELECT t.id, t.abonement, t.active, t.status_reason, c.id, c.lastname, c.firstname, t.deactivation_date \
-         FROM account t JOIN customer c ON c.id = t.customer_id WHERE {cond} \
-         ORDER BY t.id DESC LIMIT {PAGE_SIZE} OFFSET {}",
+         FROM (SELECT * FROM account t WHERE {cond} ORDER BY t.id DESC LIMIT {PAGE_SIZE} OFFSET {}) t \
+         JOIN customer c ON c.id = t.customer_id ORDER BY t.id DESC",
         (view.page - 1) * PAGE_SIZE
     );
     let rows: Vec<AccountListRow> = with_db!(panel.store.pool(), p => bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
