@@ -313,20 +313,70 @@ async fn other_operators_objects_are_not_found_and_roles_hold() {
 async fn localised_names_side_by_side_and_pagination() {
     each_db(|s| async move {
         let op = s.operator("gamma").await;
-        with_db!(s.store.pool(), p => sqlx::query("UPDATE client SET language1 = 'ru', language2 = 'kk' WHERE id = $1")
-            .bind(op.id).execute(p).await.map(|_| ())).unwrap();
-        let admin = s.login_as("gadmin", StaffRole::OperatorAdmin, Some(op.id)).await;
+        let admin = s
+            .login_as("gadmin", StaffRole::OperatorAdmin, Some(op.id))
+            .await;
+        // The operator's languages, set on its page: a code twice is refused.
+        let path = format!("/admin/operators/{}/languages", op.id);
+        let page = admin
+            .post(
+                &path,
+                &[
+                    ("default_language", "en"),
+                    ("language1", "ru"),
+                    ("language2", "ru"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.body.contains("id=\"err-language2\""), "{}", page.body);
+        let page = admin
+            .post(
+                &path,
+                &[
+                    ("default_language", "en"),
+                    ("language1", "RU"),
+                    ("language2", "kk"),
+                    ("language3", ""),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let langs = s
+            .store
+            .client(op.id)
+            .await
+            .unwrap()
+            .additional_languages()
+            .join(",");
+        assert_eq!(langs, "ru,kk");
         let page = admin.get("/admin/content/channel/new").await;
-        assert!(page.body.contains("class=\"side-by-side\""), "{}", page.body);
+        assert!(
+            page.body.contains("class=\"side-by-side\""),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("name · ru") && page.body.contains("name · kk"));
-        assert!(!page.body.contains("name_lang3"), "slots without a language are hidden");
+        assert!(
+            !page.body.contains("name_lang3"),
+            "slots without a language are hidden"
+        );
         // Field labels are the interface's words, in the user's language.
         assert!(page.body.contains("Archive days"), "{}", page.body);
-        admin.post("/admin/profile/language", &[("language", "ru")]).await;
+        admin
+            .post("/admin/profile/language", &[("language", "ru")])
+            .await;
         let page = admin.get("/admin/content/channel/new").await;
         assert!(page.body.contains("Дней архива") && page.body.contains("Адрес потока"));
         let page = admin
-            .post("/admin/content/channel/new", &[("name", "Sport"), ("name_lang1", "Спорт"), ("name_lang2", "Спорт kk")])
+            .post(
+                "/admin/content/channel/new",
+                &[
+                    ("name", "Sport"),
+                    ("name_lang1", "Спорт"),
+                    ("name_lang2", "Спорт kk"),
+                ],
+            )
             .await;
         let id = id_from(&page.location, "/admin/content/channel/");
         let page = admin.get(&format!("/admin/content/channel/{id}")).await;
@@ -334,7 +384,9 @@ async fn localised_names_side_by_side_and_pagination() {
         // 120 customers: three pages of 50.
         for i in 0..120 {
             let n = format!("Client{i:03}");
-            admin.post("/admin/customers/new", &[("lastname", &n)]).await;
+            admin
+                .post("/admin/customers/new", &[("lastname", &n)])
+                .await;
         }
         let page = admin.get("/admin/customers").await;
         assert!(page.body.contains("1 / 3"));
@@ -342,7 +394,10 @@ async fn localised_names_side_by_side_and_pagination() {
         let page = admin.get("/admin/customers?page=3").await;
         assert!(page.body.contains("Client000"));
         let page = admin.get("/admin/customers?page=99").await;
-        assert!(page.body.contains("3 / 3"), "past the end shows the last page");
+        assert!(
+            page.body.contains("3 / 3"),
+            "past the end shows the last page"
+        );
         s
     })
     .await;

@@ -179,6 +179,67 @@ pub fn is_email(s: &str) -> bool {
 }
 
 impl Store {
+    /// Sets operator `id`'s interface languages: the default one and the
+    /// five additional slots (`*_lang1` … `*_lang5`; `None` leaves a slot
+    /// unused). Slots keep their numbers, so localised names already
+    /// stored stay with their language. Codes are ISO 639 (`en`, `ru`),
+    /// each at most once; the caller audits the change.
+    pub async fn set_client_languages(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        default: &str,
+        slots: &[Option<String>; 5],
+    ) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (field, code) in std::iter::once(("default_language", Some(default))).chain(
+            [
+                "language1",
+                "language2",
+                "language3",
+                "language4",
+                "language5",
+            ]
+            .into_iter()
+            .zip(slots.iter().map(Option::as_deref)),
+        ) {
+            let Some(code) = code else { continue };
+            if !(2..=3).contains(&code.len()) || !code.chars().all(|c| c.is_ascii_lowercase()) {
+                problems.push(format!(
+                    "{field}: `{code}` must be an ISO 639 code such as en or ru"
+                ));
+            } else if seen.contains(&code) {
+                problems.push(format!("{field}: `{code}` is given twice"));
+            } else {
+                seen.push(code);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems.join("; ")));
+        }
+        use crate::audit::Arg;
+        let mut args = vec![Arg::Text(default.to_string())];
+        args.extend(slots.iter().map(|s| Arg::OptText(s.clone())));
+        args.push(Arg::I64(now()));
+        args.push(Arg::I64(id));
+        let changed = tx
+            .execute(
+                "client",
+                "UPDATE client SET default_language = $1, language1 = $2, language2 = $3, \
+                 language3 = $4, language4 = $5, language5 = $6, updated_at = $7 WHERE id = $8",
+                &args,
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                entity: "client",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Creates an operator and records it in the audit log. A duplicate
     /// `api_key`, `domain_prefix` or API key is a [`StoreError::Conflict`]
     /// and leaves nothing behind.

@@ -16,9 +16,9 @@
 //! * `POST /admin/operators/{id}/keys/{kind}/rotate` (`kind` = `device`,
 //!   `billing`, `content`): a new random key, stored and audited (the
 //!   audit event names the kind, never the key), shown once on the answer.
-//!
-//! The operator's languages are read-only here: the store has no function
-//! that changes an operator.
+//! * `POST /admin/operators/{id}/languages`: the default language and the
+//!   five slots of localised fields (`*_lang1` … `*_lang5`), each an ISO
+//!   639 code at most once ([`efir_store::Store::set_client_languages`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -50,10 +50,16 @@ pub static STRINGS: &[(&str, &str, &str)] = &[
         "Additional languages",
         "Дополнительные языки",
     ),
+    ("ops_languages_form", "Languages", "Языки"),
+    ("ops_language_slot1", "Language of *_lang1 fields", "Язык полей *_lang1"),
+    ("ops_language_slot2", "Language of *_lang2 fields", "Язык полей *_lang2"),
+    ("ops_language_slot3", "Language of *_lang3 fields", "Язык полей *_lang3"),
+    ("ops_language_slot4", "Language of *_lang4 fields", "Язык полей *_lang4"),
+    ("ops_language_slot5", "Language of *_lang5 fields", "Язык полей *_lang5"),
     (
-        "ops_languages_read_only",
-        "Languages are set when the operator is created; they cannot be changed here.",
-        "Языки задаются при создании оператора; здесь их изменить нельзя.",
+        "ops_language_help",
+        "ISO 639 code (en, ru, kk); empty: slot unused. Slots keep their names already entered.",
+        "Код ISO 639 (en, ru, kk); пусто: слот не используется. Уже введённые названия остаются в своих слотах.",
     ),
     ("ops_customers", "Customers", "Абоненты"),
     ("ops_accounts", "Accounts", "Аккаунты"),
@@ -121,6 +127,95 @@ pub fn routes() -> Router<Panel> {
             get(settings_page).post(save_settings),
         )
         .route("/admin/operators/{id}/keys/{kind}/rotate", post(rotate_key))
+        .route("/admin/operators/{id}/languages", post(save_languages))
+}
+
+/// The languages form of operator `c`.
+fn languages_form(c: &efir_store::clients::Client) -> FormView {
+    let mut fields = vec![
+        FormField::new("default_language", "ops_default_language", "text")
+            .required()
+            .value(&c.default_language),
+    ];
+    let slots = [
+        &c.language1,
+        &c.language2,
+        &c.language3,
+        &c.language4,
+        &c.language5,
+    ];
+    for (i, slot) in slots.iter().enumerate() {
+        let name = format!("language{}", i + 1);
+        let label = format!("ops_language_slot{}", i + 1);
+        let mut f =
+            FormField::new(&name, &label, "text").value(slot.as_deref().unwrap_or_default());
+        if i == 0 {
+            f = f.help("ops_language_help");
+        }
+        fields.push(f);
+    }
+    FormView {
+        title: "ops_languages_form".into(),
+        action: format!("/admin/operators/{}/languages", c.id),
+        fields,
+        ..FormView::default()
+    }
+}
+
+/// `POST /admin/operators/{id}/languages`: the default language and the
+/// five slots; a bad or repeated code is a 422 naming its field.
+async fn save_languages(
+    State(panel): State<Panel>,
+    user: User,
+    Path(id): Path<i64>,
+    Form(f): Form,
+) -> PageResult {
+    let c = visible(&panel, &user, id).await?;
+    let value = |name: &str| {
+        param(&f, name)
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+    };
+    let default = value("default_language").unwrap_or_default();
+    let slots = [
+        value("language1"),
+        value("language2"),
+        value("language3"),
+        value("language4"),
+        value("language5"),
+    ];
+    let mut tx = panel.store.begin(user.staff.actor()).await?;
+    let result = panel
+        .store
+        .set_client_languages(&mut tx, id, &default, &slots)
+        .await;
+    if let Err(efir_store::StoreError::Invalid(message)) = &result {
+        tx.rollback().await?;
+        let mut err = PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message.clone());
+        for part in message.split("; ") {
+            if let Some((field, problem)) = part.split_once(": ") {
+                err.fields.insert(field.to_string(), problem.to_string());
+            }
+        }
+        let mut form = languages_form(&c);
+        form.refill(&f, &err);
+        let mut res = panel
+            .views
+            .page("form.html", &user, context! { view => form })?;
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(res);
+    }
+    result?;
+    tx.audit(
+        Some(id),
+        "update",
+        "client",
+        Some(id.to_string()),
+        json!({ "default_language": default, "languages": slots }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(see_other(&format!("/admin/operators/{id}?notice=saved")))
 }
 
 /// Menu entries for `user`.
@@ -263,10 +358,6 @@ async fn show(
             "ops_additional_languages".into(),
             Cell::text(c.additional_languages().join(", ")),
         ),
-        (
-            "languages".into(),
-            Cell::text(crate::i18n::t(user.lang, "ops_languages_read_only")).class("muted"),
-        ),
         ("status".into(), active_cell(&user, c.is_active)),
     ];
     let scope = format!("?client={id}");
@@ -314,6 +405,7 @@ async fn show(
     let view = DetailView {
         title: c.name.clone(),
         kind: "ops_operator".into(),
+        forms: vec![languages_form(&c)],
         facts,
         actions,
         links: vec![Cell::link(
