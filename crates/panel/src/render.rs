@@ -241,6 +241,17 @@ pub struct Column {
     pub sort: Option<String>,
 }
 
+/// Columns with these interface-string keys as headings, none sortable.
+pub fn columns(labels: &[&str]) -> Vec<Column> {
+    labels
+        .iter()
+        .map(|l| Column {
+            label: (*l).to_string(),
+            sort: None,
+        })
+        .collect()
+}
+
 /// One cell: text and an optional link.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Cell {

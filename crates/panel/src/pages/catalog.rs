@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::{api, form_client, operator_options, operator_scope, Chart, Form, NavItem, Query};
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Cell, Column, Filter, FormField, FormView, ListView,
+    page_of, param, param_nonempty, see_other, Cell, Filter, FormField, FormView, ListView,
     PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
@@ -265,13 +265,7 @@ async fn list(
     columns.extend(k.links.iter().map(|(_, out)| *out));
     let mut view = ListView {
         title: format!("content_{}", k.name),
-        columns: columns
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: crate::render::columns(&columns),
         create: Some(with_client(
             &format!("/admin/content/{}/new", k.name),
             &user,

@@ -22,8 +22,8 @@ use super::{
     api, form_client, item, operator_options, operator_scope, Chart, Form, NavItem, Query,
 };
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, DetailView, Filter, FormField,
-    FormView, ListView, PageError, PageResult, PAGE_SIZE,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, DetailView, Filter,
+    FormField, FormView, ListView, PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
 use crate::Panel;
@@ -252,7 +252,7 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
     };
     let mut view = ListView {
         title: "customers".into(),
-        columns: [
+        columns: columns(&[
             "ID",
             "last_name",
             "first_name",
@@ -260,13 +260,7 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
             "sub_mobile",
             "balance",
             "sub_ext_id",
-        ]
-        .iter()
-        .map(|c| Column {
-            label: (*c).into(),
-            sort: None,
-        })
-        .collect(),
+        ]),
         create: Some("/admin/customers/new".into()),
         ..Default::default()
     };
@@ -499,13 +493,7 @@ async fn customer(
         .bind(id).fetch_all(p).await)?;
     let mut accounts = ListView {
         title: "accounts".into(),
-        columns: ["ID", "sub_abonement", "active", "status", "expires"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["ID", "sub_abonement", "active", "status", "expires"]),
         ..Default::default()
     };
     accounts.rows = rows
@@ -529,13 +517,7 @@ async fn customer(
     let assigned: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let mut tariffs = ListView {
         title: "tariffs".into(),
-        columns: ["ID", "name", "price", "sub_kind"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["ID", "name", "price", "sub_kind"]),
         ..Default::default()
     };
     tariffs.rows = rows
@@ -783,20 +765,14 @@ async fn accounts(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
         bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
     let mut view = ListView {
         title: "accounts".into(),
-        columns: [
+        columns: columns(&[
             "ID",
             "sub_abonement",
             "active",
             "status",
             "customer",
             "expires",
-        ]
-        .iter()
-        .map(|c| Column {
-            label: (*c).into(),
-            sort: None,
-        })
-        .collect(),
+        ]),
         ..Default::default()
     };
     view.filters.push(Filter {
@@ -924,13 +900,7 @@ async fn account(
         .bind(id).fetch_all(p).await)?;
     let mut dev = ListView {
         title: "devices".into(),
-        columns: ["sub_uid", "sub_model", "Serial", "sub_last_seen"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["sub_uid", "sub_model", "Serial", "sub_last_seen"]),
         ..Default::default()
     };
     dev.rows = devices
@@ -951,13 +921,7 @@ async fn account(
         .bind(id).bind(now).fetch_all(p).await)?;
     let mut ses = ListView {
         title: "sessions".into(),
-        columns: ["sub_uid", "sub_ip", "created", "sub_last_seen"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["sub_uid", "sub_ip", "created", "sub_last_seen"]),
         ..Default::default()
     };
     ses.rows = sessions
@@ -979,13 +943,7 @@ async fn account(
         .bind(a.2).fetch_all(p).await)?;
     let mut ch = ListView {
         title: "sub_account_channels".into(),
-        columns: ["ID", "name"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["ID", "name"]),
         ..Default::default()
     };
     ch.rows = channels
@@ -1084,13 +1042,7 @@ async fn tariffs(State(panel): State<Panel>, user: User, Query(q): Query) -> Pag
         bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
     let mut view = ListView {
         title: "tariffs".into(),
-        columns: ["ID", "name", "price", "sub_period", "sub_kind", "customers"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["ID", "name", "price", "sub_period", "sub_kind", "customers"]),
         create: Some("/admin/tariffs/new".into()),
         ..Default::default()
     };
@@ -1308,13 +1260,7 @@ async fn tariff(State(panel): State<Panel>, user: User, Path(id): Path<i64>) -> 
         }
         let mut list = ListView {
             title: title.into(),
-            columns: ["ID", "name"]
-                .iter()
-                .map(|c| Column {
-                    label: (*c).into(),
-                    sort: None,
-                })
-                .collect(),
+            columns: columns(&["ID", "name"]),
             ..Default::default()
         };
         list.rows = rows
@@ -1333,13 +1279,7 @@ async fn tariff(State(panel): State<Panel>, user: User, Path(id): Path<i64>) -> 
          WHERE ct.tariff_id = $1 ORDER BY c.id DESC LIMIT 50").bind(id).fetch_all(p).await)?;
     let mut list = ListView {
         title: "sub_customers_of_tariff".into(),
-        columns: ["ID", "name"]
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(&["ID", "name"]),
         ..Default::default()
     };
     list.rows = rows
