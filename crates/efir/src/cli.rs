@@ -206,6 +206,10 @@ pub enum ManageCommand {
     /// The built-in scheduler: upcoming and recent runs.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// The nodes of the cluster (every `efir serve`, `router` and `worker`
+    /// sharing this database).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Probe every stream service (HTTP check URL or TCP) and record its
     /// health; scheduled every minute by default.
     #[command(alias = "check_stream_services")]
@@ -715,6 +719,22 @@ pub enum ScheduleCommand {
     },
 }
 
+/// `efir manage cluster …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterCommand {
+    /// The nodes that are alive (a heartbeat in the database within
+    /// --stale-after seconds) with their roles, version and load; nodes not
+    /// heard from since are listed as stale.
+    Status {
+        /// Seconds without a heartbeat after which a node counts as dead.
+        #[arg(long, default_value_t = efir_store::nodes::STALE_SECS)]
+        stale_after: i64,
+        /// Exit with status 1 when no node is alive.
+        #[arg(long)]
+        require_alive: bool,
+    },
+}
+
 impl ManageCommand {
     /// The command's canonical name, as in `[[schedule]]`.
     pub fn name(&self) -> &'static str {
@@ -731,6 +751,7 @@ impl ManageCommand {
             ManageCommand::Backup { .. } => "backup",
             ManageCommand::Restore { .. } => "restore",
             ManageCommand::Schedule(_) => "schedule",
+            ManageCommand::Cluster(_) => "cluster",
             ManageCommand::AuditLog { .. } => "audit-log",
             ManageCommand::ClientSet { .. } => "client-set",
             ManageCommand::ClientSettings { .. } => "client-settings",

@@ -87,6 +87,7 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
             bail!("restore runs only from the command line (it replaces the open database)")
         }
         ManageCommand::Schedule(sc) => schedule(ctx, sc).await,
+        ManageCommand::Cluster(cc) => cluster(ctx, cc).await,
         ManageCommand::AuditLog {
             entity,
             client_id,
@@ -683,6 +684,64 @@ async fn geoip_import(ctx: &Ctx, file: &Path, actor: Actor) -> Result<Report> {
         ),
         serde_json::to_value(&report)?,
     ))
+}
+
+async fn cluster(ctx: &Ctx, cmd: crate::cli::ClusterCommand) -> Result<Report> {
+    let crate::cli::ClusterCommand::Status {
+        stale_after,
+        require_alive,
+    } = cmd;
+    if stale_after < 1 {
+        bail!("--stale-after must be at least 1 second");
+    }
+    let now = efir_store::now();
+    // Rows of nodes dead for a day are forgotten.
+    let nodes = ctx.store().nodes(now, 86_400).await?;
+    let alive = nodes.iter().filter(|n| n.alive(now, stale_after)).count();
+    let mut text = format!(
+        "{alive} node(s) alive, {} stale\nNODE\tSTATE\tROLES\tVERSION\tLISTEN\tUP\tLAST SEEN\tLOAD\tRSS\n",
+        nodes.len() - alive
+    );
+    let mut rows = Vec::new();
+    for n in &nodes {
+        let state = if n.alive(now, stale_after) {
+            "alive"
+        } else {
+            "stale"
+        };
+        text.push_str(&format!(
+            "{}\t{state}\t{}\t{}\t{}\t{}\t{}s ago\t{:.2}\t{} MiB\n",
+            n.name,
+            n.roles,
+            n.version,
+            if n.listen.is_empty() { "-" } else { &n.listen },
+            human_secs(now - n.started_at),
+            now - n.last_seen_at,
+            n.load1,
+            n.rss_bytes / (1024 * 1024),
+        ));
+        let mut v = json!(n);
+        v["state"] = json!(state);
+        rows.push(v);
+    }
+    if require_alive && alive == 0 {
+        bail!("no node is alive (none sent a heartbeat in the last {stale_after} s)");
+    }
+    Ok(Report::new(
+        text.trim_end(),
+        json!({ "alive": alive, "nodes": rows }),
+    ))
+}
+
+/// `3d4h`, `2h5m`, `40s`.
+fn human_secs(s: i64) -> String {
+    let s = s.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
 }
 
 async fn schedule(ctx: &Ctx, cmd: ScheduleCommand) -> Result<Report> {

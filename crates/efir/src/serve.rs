@@ -375,6 +375,48 @@ pub async fn run(
         }
     }
 
+    {
+        // The node's heartbeat, for `efir manage cluster status`; its row
+        // goes when the node stops.
+        let (store, rx) = (store.clone(), stop_rx.clone());
+        let mut beat = efir_store::nodes::Node {
+            name: node_name(),
+            roles: opts.roles.to_string(),
+            version: efir_core::VERSION.to_string(),
+            listen: if opts.roles.contains(Role::Api) || opts.roles.contains(Role::Router) {
+                opts.listen.clone()
+            } else {
+                String::new()
+            },
+            pid: i64::from(std::process::id()),
+            started_at: efir_store::now(),
+            last_seen_at: 0,
+            load1: 0.0,
+            rss_bytes: 0,
+        };
+        tasks.spawn(async move {
+            let stop = stopped(rx);
+            tokio::pin!(stop);
+            let every = Duration::from_secs(efir_store::nodes::HEARTBEAT_SECS.unsigned_abs());
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stop => break,
+                }
+                beat.last_seen_at = efir_store::now();
+                (beat.load1, beat.rss_bytes) = load_and_rss();
+                if let Err(e) = store.node_heartbeat(&beat).await {
+                    tracing::warn!(error = %e, "cannot record this node's heartbeat");
+                }
+            }
+            if let Err(e) = store.node_gone(&beat.name).await {
+                tracing::warn!(error = %e, "cannot remove this node from the node list");
+            }
+            Ok(())
+        });
+    }
+
     let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
     let outcome = tokio::select! {
         _ = shutdown_signal() => Ok(()),
@@ -420,6 +462,21 @@ async fn middleware_caches(config: &efir_core::Config) -> Result<efir_middleware
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis (cache.redis_url): {e}")),
         None => Ok(efir_middleware::cache::Caches::default()),
     }
+}
+
+/// The host's one-minute load average and this process's resident memory
+/// in bytes, from `/proc` (zeros where it is not available).
+fn load_and_rss() -> (f64, i64) {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    // statm counts pages; 4 KiB pages on the platforms Efir ships for.
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
+        .map_or(0, |pages| pages * 4096);
+    (load, rss)
 }
 
 /// This process's name in run records: `<host>:<pid>`.

@@ -33,8 +33,9 @@ async fn migrate_then_status() {
         assert!(
             stdout(&out).contains(
                 "applied 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin)"
-            ) && stdout(&out)
-                .contains("7 (billing), 8 (messages), 9 (stats), 10 (cases), 11 (panel)"),
+            ) && stdout(&out).contains(
+                "7 (billing), 8 (messages), 9 (stats), 10 (cases), 11 (panel), 12 (nodes)"
+            ),
             "{}",
             stdout(&out)
         );

@@ -85,7 +85,7 @@ async fn migrations_can_be_left_to_the_operator() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "pending migrations: 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin), 7 (billing), 8 (messages), 9 (stats), 10 (cases), 11 (panel); run `efir manage migrate`"
+            "pending migrations: 1 (core), 2 (middleware), 3 (epg), 4 (router), 5 (ingest), 6 (admin), 7 (billing), 8 (messages), 9 (stats), 10 (cases), 11 (panel), 12 (nodes); run `efir manage migrate`"
         ),
         "{err}"
     );

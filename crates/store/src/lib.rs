@@ -31,6 +31,7 @@ pub mod cache;
 pub mod clients;
 pub mod meta;
 pub mod migrate;
+pub mod nodes;
 pub mod notify;
 pub mod schedule;
 pub mod settings;

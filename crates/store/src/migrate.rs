@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "panel",
         sql: include_str!("../migrations/0011_panel.sql"),
     },
+    Migration {
+        version: 12,
+        name: "nodes",
+        sql: include_str!("../migrations/0012_nodes.sql"),
+    },
 ];
 
 /// The state of one migration in a database.
