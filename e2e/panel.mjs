@@ -473,7 +473,7 @@ await step('ingest', 'a file dropped into the hot folder shows up as a job', su,
 
 await step('ingest', 'the job page reaches 100 %', su, async () => {
   const jobId = idFromUrl(su, 'ingest/jobs');
-  check((await su.locator('[data-events="/admin/ingest/events"]').count()) === 1, 'the job page does not subscribe to /admin/ingest/events');
+  check((await su.locator('[data-events^="/admin/ingest/events"]').count()) === 1, 'the job page does not subscribe to /admin/ingest/events');
   const job = su.locator(`[data-job="${jobId}"]`);
   check((await job.count()) === 1, `the job page has no [data-job="${jobId}"]`);
   const initial = ((await job.locator('[data-field=state]').first().textContent()) || '').trim();

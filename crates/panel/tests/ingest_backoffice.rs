@@ -81,7 +81,9 @@ async fn jobs_list_detail_cancel_retry_and_roles() {
         let watcher = s.login_as("watch", StaffRole::Monitoring, Some(a.id)).await;
         let page = watcher.get("/admin/ingest/jobs").await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        assert!(page.body.contains("data-events=\"/admin/ingest/events\""));
+        assert!(page
+            .body
+            .contains("data-events=\"/admin/ingest/events?since="));
         assert!(page.body.contains(&format!("data-job=\"{pending}\"")));
         assert!(page.body.contains(&format!("data-job=\"{done}\"")));
         // The state filter.
@@ -183,11 +185,16 @@ async fn job_events_need_a_session_and_stream_changes() {
             .location
             .unwrap_or_default()
             .starts_with("/admin/login"));
-        // With one: an event stream that reports the change of the job.
+        // With one: an event stream that reports the change of the job,
+        // and, from the time the page was rendered (`since`), a change made
+        // before the stream was opened.
         let b: Browser = s.login_as("watch", StaffRole::Monitoring, Some(a.id)).await;
+        let rendered = efir_ingest::queue::now_ms();
+        let early = submit(&q, "early.mov").await;
+        q.cancel(early, system()).await.unwrap();
         let mut resp = b
             .http
-            .get(format!("{}/admin/ingest/events", s.base))
+            .get(format!("{}/admin/ingest/events?since={rendered}", s.base))
             .header(
                 "cookie",
                 format!("efir_session={}", b.session.clone().unwrap()),
@@ -203,6 +210,8 @@ async fn job_events_need_a_session_and_stream_changes() {
             .to_str()
             .unwrap()
             .starts_with("text/event-stream"));
+        let seen = read_until(&mut resp, &[&format!("\"id\":{early}")]).await;
+        assert!(seen.contains("\"state\":\"cancelled\""), "{seen}");
         tokio::time::sleep(Duration::from_millis(100)).await;
         q.cancel(id, system()).await.unwrap();
         let seen = read_until(

@@ -47,7 +47,7 @@ use super::{Chart, NavItem, Query};
 use crate::chart;
 use crate::i18n::t;
 use crate::render::{
-    page_of, param_nonempty, see_other, Action, Cell, Column, Filter, ListView, PageError,
+    page_of, param, param_nonempty, see_other, Action, Cell, Column, Filter, ListView, PageError,
     PageResult, PAGE_SIZE,
 };
 use crate::session::User;
@@ -332,9 +332,11 @@ async fn jobs(State(panel): State<Panel>, user: User, Query(q): Query) -> PageRe
     let rows: Vec<Job> = with_db!(panel.store.pool(), p => sqlx::query_as::<_, Job>(&sql)
         .bind(&state).bind(&pipeline).bind(PAGE_SIZE).bind(offset).fetch_all(p).await)?;
     let jobs: Vec<JobView> = rows.iter().map(job_view).collect();
-    panel
-        .views
-        .page("ingest_jobs.html", &user, context! { view, jobs })
+    panel.views.page(
+        "ingest_jobs.html",
+        &user,
+        context! { view, jobs, since => now_ms() },
+    )
 }
 
 /// Masks the values of secret-looking keys (passwords, tokens, secrets).
@@ -501,7 +503,7 @@ async fn job(State(panel): State<Panel>, user: User, Path(id): Path<String>) -> 
     panel.views.page(
         "ingest_job.html",
         &user,
-        context! { job => view, sections, actions, payload, result },
+        context! { job => view, sections, actions, payload, result, since => now_ms() },
     )
 }
 
@@ -836,8 +838,14 @@ impl Feed {
 }
 
 /// `GET /admin/ingest/events`: the live job feed of the panel (SSE).
-async fn events(State(panel): State<Panel>, user: User) -> Response {
-    let start = now_ms();
+async fn events(State(panel): State<Panel>, user: User, Query(q): Query) -> Response {
+    // The page names when it was rendered (`?since=`, milliseconds), so a
+    // change between the render and this connection is not lost; at most
+    // ten minutes back, never ahead.
+    let now = now_ms();
+    let start = param(&q, "since")
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(now, |s| s.clamp(now - 600_000, now));
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
