@@ -140,17 +140,10 @@ impl Tx {
     pub async fn execute(&mut self, what: &'static str, sql: &str, args: &[Arg]) -> Result<u64> {
         self.mark_changed(what);
         let rows = with_tx!(self, c => {
-            let mut q = sqlx::query(sql);
-            for a in args {
-                q = match a {
-                    Arg::I64(v) => q.bind(*v),
-                    Arg::OptI64(v) => q.bind(*v),
-                    Arg::Text(v) => q.bind(v.clone()),
-                    Arg::OptText(v) => q.bind(v.clone()),
-                    Arg::Bool(v) => q.bind(*v),
-                };
-            }
-            q.execute(c).await?.rows_affected()
+            crate::bind_args!(sqlx::query(sql), args)
+                .execute(c)
+                .await?
+                .rows_affected()
         });
         Ok(rows)
     }

@@ -29,3 +29,23 @@ macro_rules! with_tx {
         }
     };
 }
+
+/// Binds every [`Arg`](crate::audit::Arg) of `$args` (a slice or a `Vec`)
+/// to `$query`, any sqlx query (`query`, `query_as`, `query_scalar`), in
+/// order: the one place that maps Efir's query arguments to sqlx binds.
+#[macro_export]
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args.iter() {
+            q = match a {
+                $crate::audit::Arg::I64(v) => q.bind(*v),
+                $crate::audit::Arg::OptI64(v) => q.bind(*v),
+                $crate::audit::Arg::Text(v) => q.bind(v.clone()),
+                $crate::audit::Arg::OptText(v) => q.bind(v.clone()),
+                $crate::audit::Arg::Bool(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}

@@ -291,17 +291,9 @@ fn list_params(filter: &CaseFilter) -> (Option<String>, Option<i64>, Option<i64>
 
 async fn tx_scalar_i64(tx: &mut Tx, sql: &str, args: &[Arg]) -> CaseResult<Option<i64>> {
     let v: Option<i64> = with_tx!(tx, c => {
-        let mut q = sqlx::query_scalar::<_, i64>(sql);
-        for a in args {
-            q = match a {
-                Arg::I64(v) => q.bind(*v),
-                Arg::OptI64(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-                Arg::OptText(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
-            };
-        }
-        q.fetch_optional(c).await
+        efir_store::bind_args!(sqlx::query_scalar::<_, i64>(sql), args)
+            .fetch_optional(c)
+            .await
     })
     .map_err(efir_store::StoreError::from)?;
     Ok(v)

@@ -93,31 +93,14 @@ impl<T> DbRow for T where
 {
 }
 
-/// Binds every argument of `args` to the query `q`.
-macro_rules! bind_all {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match a {
-                Arg::I64(v) => q.bind(*v),
-                Arg::OptI64(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-                Arg::OptText(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-
 /// Every row of a query, in the transaction.
 async fn rows<T: DbRow>(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<Vec<T>, sqlx::Error> {
-    efir_store::with_tx!(tx, c => bind_all!(sqlx::query_as::<_, T>(sql), args).fetch_all(c).await)
+    efir_store::with_tx!(tx, c => efir_store::bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_all(c).await)
 }
 
 /// At most one row of a query, in the transaction.
 async fn row<T: DbRow>(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<Option<T>, sqlx::Error> {
-    efir_store::with_tx!(tx, c => bind_all!(sqlx::query_as::<_, T>(sql), args)
+    efir_store::with_tx!(tx, c => efir_store::bind_args!(sqlx::query_as::<_, T>(sql), args)
         .fetch_optional(c)
         .await)
 }
@@ -131,7 +114,7 @@ async fn exec(
     args: &[Arg],
 ) -> Result<u64, sqlx::Error> {
     tx.mark_changed(what);
-    efir_store::with_tx!(tx, c => bind_all!(sqlx::query(sql), args)
+    efir_store::with_tx!(tx, c => efir_store::bind_args!(sqlx::query(sql), args)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))
@@ -145,7 +128,7 @@ async fn insert_id(
     args: &[Arg],
 ) -> Result<i64, sqlx::Error> {
     tx.mark_changed(what);
-    let (id,): (i64,) = efir_store::with_tx!(tx, c => bind_all!(sqlx::query_as::<_, (i64,)>(sql), args)
+    let (id,): (i64,) = efir_store::with_tx!(tx, c => efir_store::bind_args!(sqlx::query_as::<_, (i64,)>(sql), args)
         .fetch_one(c)
         .await)?;
     Ok(id)

@@ -209,19 +209,9 @@ impl Sql {
 
 /// `sqlx::query` of a [`Sql`] with its arguments bound.
 macro_rules! bound {
-    ($q:expr, $make:path) => {{
-        let mut query = $make(&$q.text);
-        for a in &$q.args {
-            query = match a {
-                Arg::I64(v) => query.bind(*v),
-                Arg::OptI64(v) => query.bind(*v),
-                Arg::Text(v) => query.bind(v.clone()),
-                Arg::OptText(v) => query.bind(v.clone()),
-                Arg::Bool(v) => query.bind(*v),
-            };
-        }
-        query
-    }};
+    ($q:expr, $make:path) => {
+        efir_store::bind_args!($make(&$q.text), $q.args)
+    };
 }
 
 /// Turns rows of `SELECT t.id, <every field's column>` into `(id, object)`.

@@ -164,22 +164,6 @@ fn scope_sql(scope: Option<i64>, args: &mut Vec<Arg>) -> String {
     }
 }
 
-macro_rules! bind_all {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args.iter() {
-            q = match a {
-                Arg::I64(v) => q.bind(*v),
-                Arg::OptI64(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-                Arg::OptText(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-
 /// A customer in the list, with the number of matches of the search.
 type CustomerRow = (
     i64,
@@ -240,14 +224,14 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
     let requested = page_of(&q);
     let sql = select((requested - 1) * PAGE_SIZE);
     let mut rows: Vec<CustomerRow> = with_db!(panel.store.pool(), p =>
-        bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+        efir_store::bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
     let total = match rows.first() {
         Some(r) if windowed => r.8,
         None if windowed && requested == 1 => 0,
         _ => {
             let count_sql = format!("SELECT COUNT(*) FROM customer t WHERE {cond}");
             with_db!(panel.store.pool(), p =>
-                bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?
+                efir_store::bind_args!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?
         }
     };
     let mut view = ListView {
@@ -276,7 +260,7 @@ async fn customers(State(panel): State<Panel>, user: User, Query(q): Query) -> P
         // Past the end: the last page.
         let sql = select((view.page - 1) * PAGE_SIZE);
         rows = with_db!(panel.store.pool(), p =>
-            bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+            efir_store::bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
     }
     view.rows = rows
         .into_iter()
@@ -762,7 +746,7 @@ async fn accounts(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
     }
     let count_sql = format!("SELECT COUNT(*) FROM account t WHERE {cond}");
     let total: i64 = with_db!(panel.store.pool(), p =>
-        bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
+        efir_store::bind_args!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
     let mut view = ListView {
         title: "accounts".into(),
         columns: columns(&[
@@ -803,7 +787,7 @@ async fn accounts(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
          JOIN customer c ON c.id = t.customer_id ORDER BY t.id DESC",
         (view.page - 1) * PAGE_SIZE
     );
-    let rows: Vec<AccountListRow> = with_db!(panel.store.pool(), p => bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+    let rows: Vec<AccountListRow> = with_db!(panel.store.pool(), p => efir_store::bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
     view.rows = rows
         .into_iter()
         .map(|(id, ab, active, reason, cid, last, first, until)| {
@@ -1039,7 +1023,7 @@ async fn tariffs(State(panel): State<Panel>, user: User, Query(q): Query) -> Pag
     }
     let count_sql = format!("SELECT COUNT(*) FROM tariff t WHERE {cond}");
     let total: i64 = with_db!(panel.store.pool(), p =>
-        bind_all!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
+        efir_store::bind_args!(sqlx::query_scalar(&count_sql), args).fetch_one(p).await)?;
     let mut view = ListView {
         title: "tariffs".into(),
         columns: columns(&["ID", "name", "price", "sub_period", "sub_kind", "customers"]),
@@ -1060,7 +1044,7 @@ async fn tariffs(State(panel): State<Panel>, user: User, Query(q): Query) -> Pag
          FROM tariff t WHERE {cond} ORDER BY t.id DESC LIMIT {PAGE_SIZE} OFFSET {}",
         (view.page - 1) * PAGE_SIZE
     );
-    let rows: Vec<(i64, String, i64, i64, i64, i64)> = with_db!(panel.store.pool(), p => bind_all!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = with_db!(panel.store.pool(), p => efir_store::bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)?;
     view.rows = rows
         .into_iter()
         .map(|(id, name, price, period, prio, n)| {
