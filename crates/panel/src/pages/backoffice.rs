@@ -39,8 +39,8 @@ use serde::Serialize;
 
 use super::{operator_options, operator_scope, Chart, Form, NavItem, Query};
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, DetailView, Filter, FormField,
-    FormView, ListView, PageError, PageResult, PAGE_SIZE,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, DetailView, Filter,
+    FormField, FormView, ListView, PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
 use crate::Panel;
@@ -279,16 +279,6 @@ fn parse_local(field: &str, form: &[(String, String)]) -> PageResult<Option<i64>
         Ok(t) => Ok(Some(t.and_utc().timestamp())),
         Err(_) => Err(field_error(field, "expected a time like 2026-12-31T18:00")),
     }
-}
-
-fn columns(labels: &[&str]) -> Vec<Column> {
-    labels
-        .iter()
-        .map(|l| Column {
-            label: (*l).into(),
-            sort: None,
-        })
-        .collect()
 }
 
 fn text_filter(name: &str, label: &str, q: &[(String, String)]) -> Filter {

@@ -42,8 +42,8 @@ use super::{Chart, NavItem, Query};
 use crate::chart;
 use crate::i18n::{t, Lang};
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, DetailView, Filter, FormField,
-    FormView, ListView, PageError, PageResult, PAGE_SIZE,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, DetailView, Filter,
+    FormField, FormView, ListView, PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
 use crate::Panel;
@@ -303,13 +303,6 @@ fn state_cell(lang: Lang, enabled: bool, draining: bool) -> Cell {
     Cell::text(text).class(class)
 }
 
-fn col(label: &str) -> Column {
-    Column {
-        label: label.into(),
-        sort: None,
-    }
-}
-
 /// A path id; anything else is 404.
 fn id_of(raw: &str) -> PageResult<i64> {
     raw.parse::<i64>().map_err(|_| PageError::not_found())
@@ -388,17 +381,14 @@ async fn edges(State(panel): State<Panel>, user: User, Query(q): Query) -> PageR
     let live = live(&panel);
     let mut view = ListView {
         title: "cdn_edges".into(),
-        columns: [
+        columns: columns(&[
             "name",
             "cdn_region",
             "cdn_base_url",
             "cdn_state",
             "cdn_health",
             "cdn_redirects",
-        ]
-        .into_iter()
-        .map(col)
-        .collect(),
+        ]),
         rows: rows
             .iter()
             .map(|e| {
@@ -634,17 +624,14 @@ async fn regions(State(panel): State<Panel>, user: User, Query(q): Query) -> Pag
     let subnets: HashMap<i64, i64> = subnets.into_iter().collect();
     let mut view = ListView {
         title: "cdn_regions".into(),
-        columns: [
+        columns: columns(&[
             "name",
             "cdn_default_region",
             "cdn_fallback",
             "cdn_countries",
             "cdn_edge_count",
             "cdn_subnet_count",
-        ]
-        .into_iter()
-        .map(col)
-        .collect(),
+        ]),
         rows: rows
             .iter()
             .map(|(id, name, is_default, fallback, countries)| {
@@ -720,7 +707,7 @@ async fn render_subnets(
         .fetch_all(p).await)?;
     let mut view = ListView {
         title: "cdn_subnets".into(),
-        columns: vec![col("cdn_subnet"), col("cdn_region")],
+        columns: columns(&["cdn_subnet", "cdn_region"]),
         rows: rows
             .iter()
             .map(|(cidr, region)| vec![Cell::text(cidr), Cell::text(region)])

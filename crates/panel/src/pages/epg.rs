@@ -38,8 +38,8 @@ use minijinja::context;
 use super::{operator_scope, Chart, Form, NavItem, Query};
 use crate::i18n::{t, Lang};
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, DetailView, Filter, FormField,
-    FormView, ListView, PageError, PageResult, PAGE_SIZE,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, DetailView, Filter,
+    FormField, FormView, ListView, PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
 use crate::Panel;
@@ -135,13 +135,6 @@ pub fn nav_items(_user: &User) -> Vec<NavItem> {
 /// EPG coverage itself; its list is `/admin/epg/coverage`).
 pub async fn charts(_panel: &Panel, _user: &User, _scope: Option<i64>) -> PageResult<Vec<Chart>> {
     Ok(Vec::new())
-}
-
-fn col(label: &str) -> Column {
-    Column {
-        label: label.into(),
-        sort: None,
-    }
 }
 
 fn id_of(raw: &str) -> PageResult<i64> {
@@ -241,17 +234,14 @@ async fn sources(State(panel): State<Panel>, user: User, Query(q): Query) -> Pag
     let running = running_now();
     let mut view = ListView {
         title: "epg_sources".into(),
-        columns: [
+        columns: columns(&[
             "name",
             "operator",
             "epg_url",
             "epg_enabled",
             "epg_last_import",
             "epg_last_error",
-        ]
-        .into_iter()
-        .map(col)
-        .collect(),
+        ]),
         rows: rows
             .iter()
             .map(|s| {
@@ -373,10 +363,7 @@ async fn source(
         .bind(s.id.to_string()).fetch_all(p).await)?;
     let section = ListView {
         title: "epg_import_events".into(),
-        columns: ["time", "epg_action", "epg_actor", "epg_data"]
-            .into_iter()
-            .map(col)
-            .collect(),
+        columns: columns(&["time", "epg_action", "epg_actor", "epg_data"]),
         rows: events
             .iter()
             .map(|(at, actor, action, data)| {
@@ -637,16 +624,13 @@ async fn channels(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
         .bind(c).fetch_all(p).await)?;
     let mut view = ListView {
         title: "epg_channels".into(),
-        columns: [
+        columns: columns(&[
             "name",
             "epg_ext_id",
             "epg_source",
             "epg_enabled",
             "epg_mapped",
-        ]
-        .into_iter()
-        .map(col)
-        .collect(),
+        ]),
         rows: rows
             .iter()
             .map(|(id, ext_id, name, enabled, sid, sname)| {
@@ -802,7 +786,7 @@ async fn render_channel(
     let list = maps.get(&e.id).cloned().unwrap_or_default();
     let section = ListView {
         title: "epg_mapped".into(),
-        columns: vec![col("channel")],
+        columns: columns(&["channel"]),
         rows: list
             .iter()
             .map(|(id, name)| {
@@ -932,10 +916,7 @@ async fn coverage(State(panel): State<Panel>, user: User, Query(q): Query) -> Pa
     let names = operator_names(&panel).await?;
     let mut view = ListView {
         title: "epg_coverage_list".into(),
-        columns: ["channel", "operator", "epg_channel"]
-            .into_iter()
-            .map(col)
-            .collect(),
+        columns: columns(&["channel", "operator", "epg_channel"]),
         rows: rows
             .iter()
             .map(|(id, name, client, epg)| {

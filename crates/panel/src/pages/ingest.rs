@@ -47,7 +47,7 @@ use super::{Chart, NavItem, Query};
 use crate::chart;
 use crate::i18n::t;
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, Filter, ListView, PageError,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, Filter, ListView, PageError,
     PageResult, PAGE_SIZE,
 };
 use crate::session::User;
@@ -285,7 +285,7 @@ async fn jobs(State(panel): State<Panel>, user: User, Query(q): Query) -> PageRe
         .bind(&state).bind(&pipeline).fetch_one(p).await)?;
     let mut view = ListView {
         title: "ingest_jobs".into(),
-        columns: [
+        columns: columns(&[
             "id",
             "ingest_pipeline",
             "state",
@@ -295,13 +295,7 @@ async fn jobs(State(panel): State<Panel>, user: User, Query(q): Query) -> PageRe
             "ingest_worker",
             "created",
             "ingest_updated",
-        ]
-        .iter()
-        .map(|l| Column {
-            label: (*l).into(),
-            sort: None,
-        })
-        .collect(),
+        ]),
         filters: vec![
             Filter {
                 name: "state".into(),
@@ -435,13 +429,7 @@ async fn job(State(panel): State<Panel>, user: User, Path(id): Path<String>) -> 
         .collect();
     let section = |title: &str, cols: &[&str], rows: Vec<Vec<Cell>>| ListView {
         title: title.into(),
-        columns: cols
-            .iter()
-            .map(|c| Column {
-                label: (*c).into(),
-                sort: None,
-            })
-            .collect(),
+        columns: columns(cols),
         total: rows.len() as i64,
         rows,
         ..ListView::default()
@@ -533,16 +521,6 @@ fn list_page(panel: &Panel, user: &User, view: ListView, notice: Option<String>)
     panel
         .views
         .page("list.html", user, context! { view, notice })
-}
-
-fn columns(labels: &[&str]) -> Vec<Column> {
-    labels
-        .iter()
-        .map(|l| Column {
-            label: (*l).into(),
-            sort: None,
-        })
-        .collect()
 }
 
 /// `GET /admin/ingest/workers`: every worker (also lost and stopped ones,

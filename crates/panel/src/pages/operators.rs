@@ -31,7 +31,7 @@ use serde_json::json;
 
 use super::{item, Chart, Form, NavItem, Query};
 use crate::render::{
-    param, see_other, Action, Cell, Column, DetailView, FormField, FormView, ListView, PageError,
+    columns, param, see_other, Action, Cell, DetailView, FormField, FormView, ListView, PageError,
     PageResult,
 };
 use crate::session::User;
@@ -259,20 +259,14 @@ async fn list(State(panel): State<Panel>, user: User, Query(q): Query) -> PageRe
     let size = crate::render::PAGE_SIZE;
     let mut view = ListView {
         title: "ops_operator_list".into(),
-        columns: [
+        columns: columns(&[
             "ops_id",
             "name",
             "ops_domain_prefix",
             "email",
             "languages",
             "status",
-        ]
-        .iter()
-        .map(|l| Column {
-            label: (*l).into(),
-            sort: None,
-        })
-        .collect(),
+        ]),
         ..ListView::default()
     };
     view.paginate(clients.len() as i64, page, &q);

@@ -40,8 +40,8 @@ use super::{item, operator_scope, Chart, Form, NavItem, Query};
 use crate::chart;
 use crate::i18n::t;
 use crate::render::{
-    page_of, param, param_nonempty, see_other, Action, Cell, Column, DetailView, Filter, FormField,
-    FormView, ListView, PageError, PageResult, PAGE_SIZE,
+    columns, page_of, param, param_nonempty, see_other, Action, Cell, DetailView, Filter,
+    FormField, FormView, ListView, PageError, PageResult, PAGE_SIZE,
 };
 use crate::session::User;
 use crate::Panel;
@@ -187,16 +187,6 @@ pub async fn charts(panel: &Panel, user: &User, scope: Option<i64>) -> PageResul
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn columns(labels: &[&str]) -> Vec<Column> {
-    labels
-        .iter()
-        .map(|l| Column {
-            label: (*l).into(),
-            sort: None,
-        })
-        .collect()
-}
 
 fn unprocessable(fields: BTreeMap<String, String>) -> PageError {
     let mut e = PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "check the marked fields");
