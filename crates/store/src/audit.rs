@@ -98,10 +98,13 @@ pub struct Tx {
     changed: Option<&'static str>,
     audited: usize,
     started: Instant,
+    /// This process's turn to write (SQLite), held until commit or rollback.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
     pub(crate) async fn begin(store: &Store, actor: Actor) -> Result<Tx> {
+        let turn = store.write_turn().await;
         let db = match store.pool() {
             // Take SQLite's write lock at the start: a deferred transaction
             // that reads and then writes fails at once with "database is
@@ -116,6 +119,7 @@ impl Tx {
             changed: None,
             audited: 0,
             started: Instant::now(),
+            _turn: turn,
         })
     }
 

@@ -130,6 +130,12 @@ pub struct Store {
     /// A shared lock on `<db>.lock` held while an SQLite store is open, so
     /// that `restore` can tell when another process uses the database.
     _lock: Option<std::sync::Arc<std::fs::File>>,
+    /// SQLite only: writers of this process queue here, first come first
+    /// served, before they take the database's write lock. Without it,
+    /// writers wait in SQLite's busy handler, which is not fair: under a
+    /// steady stream of writes one of them can starve until busy_timeout
+    /// and fail with "database is locked".
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -170,6 +176,7 @@ impl Store {
                     url: url.to_string(),
                     sqlite_path: Some(path),
                     _lock: Some(std::sync::Arc::new(lock)),
+                    writer: Some(Default::default()),
                 })
             }
             DatabaseKind::Postgres => {
@@ -184,6 +191,7 @@ impl Store {
                     url: url.to_string(),
                     sqlite_path: None,
                     _lock: None,
+                    writer: None,
                 })
             }
         }
@@ -192,6 +200,15 @@ impl Store {
     /// The pool, for crates that run their own queries with [`with_db!`].
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Waits for this process's turn to write (SQLite; a no-op on
+    /// PostgreSQL). Hold the guard for the whole write transaction.
+    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writer {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Which database this is.

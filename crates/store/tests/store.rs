@@ -377,3 +377,36 @@ async fn backup_and_restore_round_trip() {
         let _ = url;
     }
 }
+
+/// SQLite writers of one process take turns first come, first served:
+/// SQLite's own busy handler is not fair, and under a steady stream of
+/// writes one writer could starve until busy_timeout ("database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writers_take_turns_in_arrival_order() {
+    let db = TestDb::sqlite().await;
+    let first = db.store.begin(actor()).await.unwrap();
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for i in 0..6 {
+        let (store, order) = (db.store.clone(), order.clone());
+        waiters.push(tokio::spawn(async move {
+            let tx = store.begin(actor()).await.unwrap();
+            order.lock().unwrap().push(i);
+            // Hold the write lock a little, as a real write would.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tx.rollback().await.unwrap();
+        }));
+        // Let writer i queue before writer i + 1 arrives.
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(
+        order.lock().unwrap().is_empty(),
+        "nobody writes past the first"
+    );
+    first.rollback().await.unwrap();
+    for w in waiters {
+        w.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    db.cleanup().await;
+}

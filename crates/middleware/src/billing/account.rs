@@ -354,6 +354,14 @@ pub(super) async fn create(
     client: &Client,
     p: &Params,
 ) -> Result<Value, ApiError> {
+    // Hash before the transaction: argon2's tens of milliseconds must not
+    // be spent holding the database's write lock.
+    let early_password = p
+        .get("password")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| random_digits(8));
+    let early_hash = hash(&early_password).await?;
     let mut tx = begin(mw, client).await?;
     let mut f = Fields::new();
     let who = ident(&mut f, p, "customer_id", "ext_id");
@@ -365,7 +373,12 @@ pub(super) async fn create(
         Some(a) => a.clone(),
         None => free_abonement(&mut tx, client).await?,
     };
-    let password = ch.password.clone().unwrap_or_else(|| random_digits(8));
+    let password = ch.password.clone().unwrap_or(early_password);
+    let password_hash = if ch.password.is_none() || p.get("password") == Some(password.as_str()) {
+        early_hash
+    } else {
+        hash(&password).await?
+    };
     let now = efir_store::now();
     let mut columns = vec![
         "client_id",
@@ -379,7 +392,7 @@ pub(super) async fn create(
         Arg::I64(client.id),
         Arg::I64(customer.id),
         Arg::Text(abonement.clone()),
-        Arg::Text(hash(&password).await?),
+        Arg::Text(password_hash),
         Arg::I64(now),
         Arg::I64(now),
     ];
