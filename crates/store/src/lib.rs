@@ -20,7 +20,8 @@
 //! * [`settings`]: per-operator settings (`billing.mode`, `sms.backend`);
 //! * [`schedule`]: run records and cross-node locks for the scheduler;
 //! * [`cache`]: the in-process or Redis cache and `flushall`;
-//! * [`backup`]: online backup and restore.
+//! * [`backup`]: online backup and restore;
+//! * [`replicas`]: PostgreSQL read replicas, [`Store::reader`] and [`read_db!`].
 
 #[macro_use]
 mod macros;
@@ -33,6 +34,7 @@ pub mod meta;
 pub mod migrate;
 pub mod nodes;
 pub mod notify;
+pub mod replicas;
 pub mod schedule;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -130,6 +132,8 @@ pub struct Store {
     /// A shared lock on `<db>.lock` held while an SQLite store is open, so
     /// that `restore` can tell when another process uses the database.
     _lock: Option<std::sync::Arc<std::fs::File>>,
+    /// Read replicas (PostgreSQL only), see [`replicas`].
+    replicas: Option<std::sync::Arc<replicas::Replicas>>,
 }
 
 impl Store {
@@ -170,6 +174,7 @@ impl Store {
                     url: url.to_string(),
                     sqlite_path: Some(path),
                     _lock: Some(std::sync::Arc::new(lock)),
+                    replicas: None,
                 })
             }
             DatabaseKind::Postgres => {
@@ -184,6 +189,7 @@ impl Store {
                     url: url.to_string(),
                     sqlite_path: None,
                     _lock: None,
+                    replicas: None,
                 })
             }
         }
