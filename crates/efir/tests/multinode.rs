@@ -20,15 +20,32 @@ use std::time::{Duration, Instant};
 use common::{free_port, wait_http, Running};
 use serde_json::Value;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The newest installed PostgreSQL server's programs
+/// (`/usr/lib/postgresql/<version>/bin`, installed by `scripts/test`).
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server programs under /usr/lib/postgresql (scripts/test installs them)")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .expect("no initdb under /usr/lib/postgresql/*/bin")
+}
 
 /// Runs a PostgreSQL program, as the `postgres` OS user when we are root
 /// (the server refuses to run as root).
 fn pg_cmd(program: &str) -> Command {
-    let bin = format!("{PG_BIN}/{program}");
+    let bin = pg_bin().join(program);
     if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &bin]);
+        c.args(["-u", "postgres", "--"]).arg(&bin);
         c
     } else {
         Command::new(bin)
