@@ -668,7 +668,6 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
             .unwrap_or_default()
     };
     assert!(location().await.starts_with("http://n1."));
-    let started = Instant::now();
     cluster.manage(&[
         "router-edge-add",
         "--name",
@@ -680,6 +679,9 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
         "--serves",
         "live",
     ]);
+    // Draining n1 (a command on the shared database) moves the router
+    // node to n2; timed from the command's start.
+    let started = Instant::now();
     cluster.manage(&["router-edge-set", "--name", "n1", "--drain", "true"]);
     let committed = started.elapsed();
     loop {
@@ -691,10 +693,12 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
             "the router node still sends to n1 {:?} after the change",
             started.elapsed() - committed
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let router_follow = started.elapsed().saturating_sub(committed);
-    println!("router node follows an edge change in {router_follow:?} (reload period 2 s)");
+    let router_follow = started.elapsed();
+    println!(
+        "router node follows an edge drain {router_follow:?} after the command started (the command itself took {committed:?}; reload period 2 s)"
+    );
 
     // 3. Replica outage under a read loop against B: no read fails; the
     //    replica is taken out, then back in use once it is up again.
@@ -826,7 +830,7 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
         let (http, a, op) = (http.clone(), a.clone(), op_clone(&op));
         tokio::spawn(async move {
             let mut acked = Vec::new();
-            let mut failed = 0;
+            let mut errors = Vec::new();
             for i in 0..100_000 {
                 let name = format!("Kill{i}");
                 let r = signed(
@@ -841,23 +845,31 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
                 .await;
                 match r {
                     Ok(v) => acked.push(v["customer_id"].to_string()),
-                    Err(_) => {
-                        failed += 1;
-                        if failed > 3 {
+                    Err(e) => {
+                        errors.push((Instant::now(), e));
+                        if errors.len() > 3 {
                             break;
                         }
                     }
                 }
             }
-            acked
+            (acked, errors)
         })
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let a_pid = node_a.pid();
     let mut child = node_a.0.take().unwrap();
+    let killed_at = Instant::now();
     child.kill().unwrap();
     child.wait().unwrap();
-    let acked = writer.await.unwrap();
+    let (acked, errors) = writer.await.unwrap();
+    // The stream was still going when A died: its first failure came after.
+    let first_error = errors.first().expect("writes to a dead node fail");
+    assert!(
+        first_error.0 >= killed_at,
+        "a write failed before the kill: {}",
+        first_error.1
+    );
     assert!(
         acked.len() > 5,
         "writes were made before the kill: {}",
