@@ -383,6 +383,14 @@ pub struct DatabaseConfig {
     pub connect_timeout_secs: u64,
     /// Run pending migrations when `efir serve` starts.
     pub auto_migrate: bool,
+    /// PostgreSQL read replicas (`postgres://…`) for the device API's
+    /// read-only queries; only with a PostgreSQL `url`.
+    pub replicas: Vec<String>,
+    /// A replica further behind the primary than this many seconds is
+    /// taken out of use until it catches up.
+    pub replica_max_lag_secs: u64,
+    /// Seconds between two health checks of every replica.
+    pub replica_check_secs: u64,
 }
 
 /// `[cache]`.
@@ -584,7 +592,32 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             connect_timeout_secs: 10,
             auto_migrate: true,
+            replicas: Vec::new(),
+            replica_max_lag_secs: 5,
+            replica_check_secs: 2,
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// Checks `replicas`: PostgreSQL URLs, and only with a PostgreSQL
+    /// primary.
+    pub fn check_replicas(&self) -> Result<(), String> {
+        if self.replicas.is_empty() {
+            return Ok(());
+        }
+        if DatabaseKind::of(&self.url) != Ok(DatabaseKind::Postgres) {
+            return Err("read replicas need a PostgreSQL database.url".into());
+        }
+        for r in &self.replicas {
+            if DatabaseKind::of(r) != Ok(DatabaseKind::Postgres) {
+                return Err(format!(
+                    "`{}` is not a PostgreSQL URL (postgres://USER@HOST/DB)",
+                    redact_url(r)
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -889,6 +922,12 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             err("database.max_connections", "must be at least 1".into());
+        }
+        if let Err(e) = self.database.check_replicas() {
+            err("database.replicas", e);
+        }
+        if self.database.replica_check_secs == 0 {
+            err("database.replica_check_secs", "must be at least 1".into());
         }
         if self.data_dir.as_os_str().is_empty() {
             err("data_dir", "must not be empty".into());
@@ -1472,6 +1511,40 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("EFIR_DATABASE_URL: database.url: "));
+    }
+
+    #[test]
+    fn replicas_are_checked() {
+        let env = vec![(
+            "EFIR_DATABASE_REPLICAS".to_string(),
+            "postgres://r1/db, postgres://u:pw@r2/db".to_string(),
+        )];
+        let f = write("[database]\nurl = \"postgres://p/db\"\nreplica_max_lag_secs = 3\n");
+        let loaded = Config::load(Some(&f.0), env).unwrap();
+        assert_eq!(
+            loaded.config.database.replicas,
+            vec![
+                "postgres://r1/db".to_string(),
+                "postgres://u:pw@r2/db".to_string()
+            ]
+        );
+        assert_eq!(loaded.config.database.replica_max_lag_secs, 3);
+        assert_eq!(loaded.config.database.replica_check_secs, 2);
+        let f = write("[database]\nurl = \"sqlite://x.db\"\nreplicas = [\"postgres://r/db\"]\n");
+        let text = Config::load(Some(&f.0), no_env()).unwrap_err().to_string();
+        assert!(
+            text.contains("database.replicas: read replicas need a PostgreSQL"),
+            "{text}"
+        );
+        let f = write(
+            "[database]\nurl = \"postgres://p/db\"\nreplicas = [\"mysql://u:secret@r/db\"]\n",
+        );
+        let text = Config::load(Some(&f.0), no_env()).unwrap_err().to_string();
+        assert!(
+            text.contains("database.replicas: `mysql://u:***@r/db` is not a PostgreSQL URL"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]

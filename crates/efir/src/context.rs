@@ -35,7 +35,7 @@ impl Ctx {
         let config = &loaded.config;
         let opts = connect_options(config);
         let url = config.database_url();
-        let store = Store::connect(&url, &opts).await.with_context(|| {
+        let mut store = Store::connect(&url, &opts).await.with_context(|| {
             format!(
                 "cannot open the database {}",
                 efir_core::config::redact_url(&url)
@@ -48,6 +48,14 @@ impl Ctx {
             Open::Require => store.require_migrated().await?,
             Open::AsIs => {}
         }
+        store
+            .attach_replicas(efir_store::replicas::ReplicaSettings {
+                urls: config.database.replicas.clone(),
+                max_lag: Duration::from_secs(config.database.replica_max_lag_secs),
+                check_every: Duration::from_secs(config.database.replica_check_secs.max(1)),
+                max_connections: config.database.max_connections.clamp(1, 5),
+            })
+            .context("database.replicas")?;
         let cache = Cache::connect(&config.cache)
             .await
             .context("cannot connect to the cache (cache.redis_url)")?;

@@ -727,9 +727,32 @@ async fn cluster(ctx: &Ctx, cmd: crate::cli::ClusterCommand) -> Result<Report> {
     if require_alive && alive == 0 {
         bail!("no node is alive (none sent a heartbeat in the last {stale_after} s)");
     }
+    // The read replicas (database.replicas), as this command finds them.
+    ctx.store().check_replicas().await;
+    let replicas = ctx
+        .store()
+        .replicas()
+        .map(|r| r.status())
+        .unwrap_or_default();
+    if !replicas.is_empty() {
+        let healthy = replicas.iter().filter(|r| r.healthy).count();
+        text.push_str(&format!(
+            "\n{healthy} of {} read replica(s) healthy\nREPLICA\tSTATE\tLAG\tREASON\n",
+            replicas.len()
+        ));
+        for r in &replicas {
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                r.url,
+                if r.healthy { "healthy" } else { "out" },
+                r.lag_secs.map_or("-".into(), |l| format!("{l:.1}s")),
+                r.reason.as_deref().unwrap_or("-"),
+            ));
+        }
+    }
     Ok(Report::new(
         text.trim_end(),
-        json!({ "alive": alive, "nodes": rows }),
+        json!({ "alive": alive, "nodes": rows, "replicas": replicas }),
     ))
 }
 

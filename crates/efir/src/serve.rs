@@ -181,6 +181,8 @@ pub async fn run(
     let epoch_watch = ctx
         .cache()
         .spawn_epoch_watch(store.clone(), Duration::from_secs(2));
+    // Read replicas (database.replicas) are checked from now on.
+    let replica_checks = store.spawn_replica_checks();
 
     let ops = Ops {
         store: store.clone(),
@@ -443,6 +445,9 @@ pub async fn run(
         tasks.abort_all();
     }
     epoch_watch.abort();
+    if let Some(checks) = replica_checks {
+        checks.abort();
+    }
     if tokio::time::timeout(Duration::from_secs(5), store.close())
         .await
         .is_err()

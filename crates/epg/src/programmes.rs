@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use efir_store::{with_db, Store};
+use efir_store::Store;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -207,9 +207,11 @@ enum Arg {
     S(String),
 }
 
-/// Every programme `sql` selects with `args` bound in order.
+/// Every programme `sql` selects with `args` bound in order: the guide is
+/// read-only here, so on a read replica when there is a healthy one
+/// ([`efir_store::read_db!`]).
 async fn fetch(store: &Store, sql: &str, args: &[Arg]) -> Result<Vec<Programme>, sqlx::Error> {
-    with_db!(store.pool(), p => {
+    efir_store::read_db!(store, p => {
         let mut q = sqlx::query_as::<_, Programme>(sql);
         for a in args {
             q = match a {

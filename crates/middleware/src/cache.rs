@@ -101,6 +101,21 @@ impl Default for Caches {
     }
 }
 
+/// The generation string of `client_id` from the `efir_meta` rows read.
+fn compose(rows: &[(String, String)], client_id: i64) -> String {
+    let value = |k: &str| {
+        rows.iter()
+            .find(|(key, _)| key == k)
+            .map_or("0", |(_, v)| v.as_str())
+            .to_string()
+    };
+    format!(
+        "{}.{}",
+        value("cache_epoch"),
+        value(&generation_key(client_id))
+    )
+}
+
 /// The `efir_meta` key of an operator's content generation.
 pub fn generation_key(client_id: i64) -> String {
     format!("content_gen:{client_id}")
@@ -175,17 +190,7 @@ impl Caches {
                 return Err(e);
             }
         };
-        let value = |k: &str| {
-            rows.iter()
-                .find(|(key, _)| key == k)
-                .map_or("0", |(_, v)| v.as_str())
-                .to_string()
-        };
-        let generation = format!(
-            "{}.{}",
-            value("cache_epoch"),
-            value(&generation_key(client_id))
-        );
+        let generation = compose(&rows, client_id);
         if let Ok(mut map) = self.generations.lock() {
             map.insert(
                 client_id,
@@ -197,6 +202,37 @@ impl Caches {
             );
         }
         Ok(generation)
+    }
+
+    /// A [`Reader`](efir_store::replicas::Reader) for loading a value
+    /// cached under `generation` (from [`Caches::generation`], read on the
+    /// primary): the replica [`Store::reader`] picks when it already has
+    /// that generation, so that a replica a moment behind cannot put
+    /// old rows under the new generation (for every node, through Redis);
+    /// else the primary.
+    pub async fn reader_at(
+        &self,
+        store: &Store,
+        client_id: i64,
+        generation: &str,
+    ) -> efir_store::replicas::Reader {
+        let reader = store.reader();
+        if !reader.is_replica() {
+            return reader;
+        }
+        let sql = "SELECT key, value FROM efir_meta WHERE key = $1 OR key = 'cache_epoch'";
+        let read: Result<Vec<(String, String)>, sqlx::Error> = with_db!(reader.pool(), p => sqlx::query_as(sql)
+            .bind(generation_key(client_id))
+            .fetch_all(p)
+            .await);
+        match read {
+            Ok(rows) if compose(&rows, client_id) == generation => reader,
+            Ok(_) => store.primary_reader(),
+            Err(e) => {
+                reader.failed(&e);
+                store.primary_reader()
+            }
+        }
     }
 
     /// Records that the operator's content or tariffs changed: bumps the

@@ -20,7 +20,8 @@
 //! * [`settings`]: per-operator settings (`billing.mode`, `sms.backend`);
 //! * [`schedule`]: run records and cross-node locks for the scheduler;
 //! * [`cache`]: the in-process or Redis cache and `flushall`;
-//! * [`backup`]: online backup and restore.
+//! * [`backup`]: online backup and restore;
+//! * [`replicas`]: PostgreSQL read replicas, [`Store::reader`] and [`read_db!`].
 
 #[macro_use]
 mod macros;
@@ -33,6 +34,7 @@ pub mod meta;
 pub mod migrate;
 pub mod nodes;
 pub mod notify;
+pub mod replicas;
 pub mod schedule;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -136,6 +138,8 @@ pub struct Store {
     /// steady stream of writes one of them can starve until busy_timeout
     /// and fail with "database is locked".
     writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Read replicas (PostgreSQL only), see [`replicas`].
+    replicas: Option<std::sync::Arc<replicas::Replicas>>,
 }
 
 impl Store {
@@ -177,6 +181,7 @@ impl Store {
                     sqlite_path: Some(path),
                     _lock: Some(std::sync::Arc::new(lock)),
                     writer: Some(Default::default()),
+                    replicas: None,
                 })
             }
             DatabaseKind::Postgres => {
@@ -192,6 +197,7 @@ impl Store {
                     sqlite_path: None,
                     _lock: None,
                     writer: None,
+                    replicas: None,
                 })
             }
         }

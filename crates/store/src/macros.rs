@@ -49,3 +49,35 @@ macro_rules! bind_args {
         q
     }};
 }
+
+/// Runs a read-only query on [`Store::reader`](crate::Store::reader)'s
+/// pick (a healthy read replica, else the primary), with `$p` bound to the
+/// concrete pool as in [`with_db!`]; when it fails on a replica, it runs
+/// again on the primary (see [`crate::replicas`]). `$body` is evaluated
+/// for each attempt. Only for reads that may be a little stale.
+#[macro_export]
+macro_rules! read_db {
+    ($store:expr, $p:ident => $body:expr) => {
+        $crate::read_on!($store, $store.reader(), $p => $body)
+    };
+}
+
+/// [`read_db!`] on a given [`Reader`](crate::replicas::Reader) of `$store`.
+#[macro_export]
+macro_rules! read_on {
+    ($store:expr, $reader:expr, $p:ident => $body:expr) => {{
+        let reader: $crate::replicas::Reader = $reader;
+        let first = $crate::with_db!(reader.pool(), $p => $body);
+        match first {
+            Err(e) if reader.is_replica() => {
+                reader.failed(&e);
+                $crate::replicas::count_read("primary");
+                $crate::with_db!($store.pool(), $p => $body)
+            }
+            other => {
+                reader.done();
+                other
+            }
+        }
+    }};
+}

@@ -146,6 +146,18 @@ pub fn describe_metrics() {
         SYSLOG_ERRORS,
         "Log messages that could not be sent to syslog"
     );
+    metrics::describe_gauge!(
+        "efir_db_replicas_healthy",
+        "Read replicas (database.replicas) in use: answering, in recovery, within the lag limit"
+    );
+    describe_counter!(
+        "efir_db_reads_total",
+        "Read-only queries by where they ran (target: replica or primary)"
+    );
+    describe_counter!(
+        "efir_db_replica_read_retries_total",
+        "Reads that failed on a replica and were run again on the primary"
+    );
 }
 
 /// Records how long a database operation `op` (`select_channels`) took in

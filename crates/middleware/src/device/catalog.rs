@@ -11,10 +11,11 @@ use super::{Call, DeviceError, Reply, Session, ERR_BAD_REQUEST};
 use crate::Middleware;
 
 /// Fetches every row of `$sql` with the `i64` arguments `$args` bound in
-/// order, on whichever database the store runs.
+/// order, on whichever database the store runs: these lists are read-only,
+/// so on a read replica when there is a healthy one ([`efir_store::read_db!`]).
 macro_rules! fetch_rows {
     ($mw:expr, $sql:expr, $args:expr) => {
-        efir_store::with_db!($mw.store.pool(), p => {
+        efir_store::read_db!($mw.store, p => {
             let mut q = sqlx::query_as($sql);
             for a in $args {
                 q = q.bind(*a);

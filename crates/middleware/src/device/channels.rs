@@ -240,7 +240,12 @@ pub async fn channel_list(mw: &Middleware, call: &Call, v2: bool) -> Result<Repl
                  ORDER BY c.sort, c.id",
                 access::placeholders(2, ids.len())
             );
-            let rows: Vec<ChannelRow> = with_db!(mw.store.pool(), p => {
+            // Cached under `generation`: on a replica only when it has it.
+            let reader = mw
+                .caches
+                .reader_at(&mw.store, call.client.id, &generation)
+                .await;
+            let rows: Vec<ChannelRow> = efir_store::read_on!(mw.store, reader, p => {
                 let mut q = sqlx::query_as(&sql).bind(call.client.id);
                 for id in ids {
                     q = q.bind(*id);
@@ -479,7 +484,7 @@ pub async fn category_list(mw: &Middleware, call: &Call) -> Result<Value, Device
     let ids = tariff_ids(mw, call, session.account_id).await?;
     let sql = "SELECT id, name, name_lang1, name_lang2, name_lang3, name_lang4, name_lang5, \
                description, color, icon_url FROM category WHERE client_id = $1 ORDER BY sort, id";
-    let rows: Vec<CategoryRow> = with_db!(mw.store.pool(), p => sqlx::query_as(sql)
+    let rows: Vec<CategoryRow> = efir_store::read_db!(mw.store, p => sqlx::query_as(sql)
         .bind(call.client.id)
         .fetch_all(p)
         .await)?;
@@ -491,7 +496,7 @@ pub async fn category_list(mw: &Middleware, call: &Call) -> Result<Value, Device
              AND tc.tariff_id IN ({}) AND c.category_id IS NOT NULL GROUP BY c.category_id",
             access::placeholders(2, ids.len())
         );
-        let rows: Vec<(i64, i64)> = with_db!(mw.store.pool(), p => {
+        let rows: Vec<(i64, i64)> = efir_store::read_db!(mw.store, p => {
             let mut q = sqlx::query_as(&sql).bind(call.client.id);
             for id in &ids {
                 q = q.bind(*id);

@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use efir_epg::programmes::{self, NowNext, Programme};
-use efir_store::with_db;
 use serde_json::{json, Value};
 
 use super::channels::{number, tariff_ids};
@@ -145,7 +144,7 @@ pub(crate) async fn open_channels(
          ORDER BY c.sort, c.id",
         access::placeholders(2, tariffs.len())
     );
-    let rows: Vec<GuideChannel> = with_db!(mw.store.pool(), p => {
+    let rows: Vec<GuideChannel> = efir_store::read_db!(mw.store, p => {
         let mut q = sqlx::query_as(&sql).bind(call.client.id);
         for id in tariffs.iter().chain(values) {
             q = q.bind(*id);

@@ -170,7 +170,7 @@ pub async fn channel_url(mw: &Middleware, call: &Call) -> Result<Reply, DeviceEr
          SELECT 1 FROM tariff_channel tc WHERE tc.channel_id = c.id AND tc.tariff_id IN ({}))",
         access::placeholders(3, tariff_ids.len())
     );
-    let channel: Option<ChannelRoute> = with_db!(mw.store.pool(), p => {
+    let channel: Option<ChannelRoute> = efir_store::read_db!(mw.store, p => {
         let mut q = sqlx::query_as(&sql).bind(cid).bind(call.client.id);
         for id in &tariff_ids {
             q = q.bind(*id);
