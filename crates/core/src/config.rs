@@ -515,6 +515,9 @@ pub struct DatabaseConfig {
 pub struct CacheConfig {
     /// Redis URL for a cache shared by several nodes; in-process when unset.
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://host:port` each), instead of
+    /// `redis_url`.
+    pub redis_cluster: Vec<String>,
     /// Prefix of every key Efir writes to Redis.
     pub key_prefix: String,
     /// Default time to live of a cached value, in seconds.
@@ -717,6 +720,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             redis_url: None,
+            redis_cluster: Vec::new(),
             key_prefix: "efir:".into(),
             ttl_secs: 300,
             max_entries: 100_000,
@@ -1032,6 +1036,20 @@ impl Config {
                     format!("`{url}` is not a redis:// or rediss:// URL"),
                 );
             }
+        }
+        for url in &self.cache.redis_cluster {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                err(
+                    "cache.redis_cluster",
+                    format!("`{url}` is not a redis:// or rediss:// URL"),
+                );
+            }
+        }
+        if self.cache.redis_url.is_some() && !self.cache.redis_cluster.is_empty() {
+            err(
+                "cache.redis_cluster",
+                "set either cache.redis_url or cache.redis_cluster, not both".into(),
+            );
         }
         if let Err(e) = check_log_level(&self.log.level) {
             err("log.level", e);
