@@ -135,7 +135,7 @@ pub fn to_remove(
         .filter_map(Listed::parsed)
         .filter(|b| b.environment == environment && b.ext == ext)
         .collect();
-    group.sort_by(|a, b| b.at.cmp(&a.at));
+    group.sort_by_key(|b| std::cmp::Reverse(b.at));
     let oldest_kept = now - chrono::Duration::days(i64::from(keep_days));
     group
         .iter()
