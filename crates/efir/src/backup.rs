@@ -441,11 +441,19 @@ impl Ssh {
 
 // ---------------------------------------------------------------- commands
 
+/// The environment part of a new backup's name; a marker written other
+/// than by `environment set` (so perhaps unsafe in a file name or a remote
+/// command) is refused.
 async fn environment_of(store: &Store) -> Result<String> {
-    Ok(store
-        .environment()
-        .await?
-        .unwrap_or_else(|| UNMARKED.to_string()))
+    match store.environment().await? {
+        None => Ok(UNMARKED.to_string()),
+        Some(env) => {
+            efir_store::meta::check_environment(&env).map_err(|e| {
+                anyhow!("the database's environment marker is not valid ({e}); fix it with `efir manage environment set NAME`")
+            })?;
+            Ok(env)
+        }
+    }
 }
 
 /// `efir manage backup` without `--output`: to `backup.dir` and/or
