@@ -61,6 +61,130 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Cases and tasks of the back office (`[cases]`).
     pub cases: CasesConfig,
+    /// Backups to a directory and/or over SSH, with retention (`[backup]`).
+    pub backup: BackupConfig,
+}
+
+/// `[backup]`: where `efir manage backup` (without `--output`) writes, and
+/// how many backups it keeps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Local directory of backups (relative to `data_dir`).
+    pub dir: Option<PathBuf>,
+    /// Backup host as `user@host:/absolute/path`, reached with the OpenSSH
+    /// client (`ssh`, batch mode, strict host key checking).
+    pub remote: Option<String>,
+    /// SSH port of the backup host.
+    pub ssh_port: u16,
+    /// Private key for the backup host (relative to `data_dir`); the SSH
+    /// client's defaults when unset.
+    pub ssh_identity: Option<PathBuf>,
+    /// known_hosts file holding the backup host's key (relative to
+    /// `data_dir`); required with `remote`.
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// How many backups to keep in each place (per environment and
+    /// database kind).
+    pub keep: u32,
+    /// Also remove backups older than this many days; 0: no age limit.
+    pub keep_days: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            remote: None,
+            ssh_port: 22,
+            ssh_identity: None,
+            ssh_known_hosts: None,
+            keep: 7,
+            keep_days: 0,
+        }
+    }
+}
+
+/// A parsed `backup.remote`: `user@host:/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRemote {
+    /// Login on the backup host.
+    pub user: String,
+    /// Host name or address.
+    pub host: String,
+    /// Absolute directory on the host.
+    pub path: String,
+}
+
+impl BackupRemote {
+    /// Parses `user@host:/path`. The path is restricted to letters, digits
+    /// and `._-/` so that it needs no quoting in a remote shell command.
+    pub fn parse(s: &str) -> Result<BackupRemote, String> {
+        let bad = || format!("`{s}` is not of the form user@host:/absolute/path");
+        let (user, rest) = s.split_once('@').ok_or_else(bad)?;
+        let (host, path) = rest.split_once(':').ok_or_else(bad)?;
+        let word = |w: &str| {
+            !w.is_empty()
+                && !w.starts_with('-')
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !word(user) || !word(host) {
+            return Err(bad());
+        }
+        if !path.starts_with('/')
+            || path.split('/').any(|seg| seg == "..")
+            || !path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+        {
+            return Err(format!(
+                "`{path}`: the remote path must be absolute and made of letters, digits and ._-/"
+            ));
+        }
+        let path = path.trim_end_matches('/');
+        Ok(BackupRemote {
+            user: user.into(),
+            host: host.into(),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
+        })
+    }
+}
+
+impl BackupConfig {
+    /// Whether backups have somewhere to go (a directory or a remote).
+    pub fn configured(&self) -> bool {
+        self.dir.is_some() || self.remote.is_some()
+    }
+
+    /// Problems of this section as (dotted key, message).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if matches!(&self.dir, Some(d) if d.as_os_str().is_empty()) {
+            out.push(("backup.dir".into(), "must not be empty when set".into()));
+        }
+        if let Some(remote) = &self.remote {
+            if let Err(e) = BackupRemote::parse(remote) {
+                out.push(("backup.remote".into(), e));
+            }
+            if self.ssh_known_hosts.is_none() {
+                out.push((
+                    "backup.ssh_known_hosts".into(),
+                    "required with backup.remote (host keys are always checked)".into(),
+                ));
+            }
+        }
+        if self.ssh_port == 0 {
+            out.push(("backup.ssh_port".into(), "must be 1 to 65535".into()));
+        }
+        if self.keep == 0 {
+            out.push(("backup.keep".into(), "must be at least 1".into()));
+        }
+        out
+    }
 }
 
 /// `[admin]`: the staff-facing admin API (`/admin/api/`).
@@ -399,6 +523,9 @@ pub struct DatabaseConfig {
 pub struct CacheConfig {
     /// Redis URL for a cache shared by several nodes; in-process when unset.
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://host:port` each), instead of
+    /// `redis_url`.
+    pub redis_cluster: Vec<String>,
     /// Prefix of every key Efir writes to Redis.
     pub key_prefix: String,
     /// Default time to live of a cached value, in seconds.
@@ -556,6 +683,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             admin: AdminConfig::default(),
             cases: CasesConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -625,6 +753,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             redis_url: None,
+            redis_cluster: Vec::new(),
             key_prefix: "efir:".into(),
             ttl_secs: 300,
             max_entries: 100_000,
@@ -681,6 +810,10 @@ const OPTIONAL_KEYS: &[&str] = &[
     "ingest.work_dir",
     "ingest.output_dir",
     "ingest.api_token",
+    "backup.dir",
+    "backup.remote",
+    "backup.ssh_identity",
+    "backup.ssh_known_hosts",
 ];
 
 /// Short environment aliases: (variable, key).
@@ -943,6 +1076,20 @@ impl Config {
                 );
             }
         }
+        for url in &self.cache.redis_cluster {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                err(
+                    "cache.redis_cluster",
+                    format!("`{url}` is not a redis:// or rediss:// URL"),
+                );
+            }
+        }
+        if self.cache.redis_url.is_some() && !self.cache.redis_cluster.is_empty() {
+            err(
+                "cache.redis_cluster",
+                "set either cache.redis_url or cache.redis_cluster, not both".into(),
+            );
+        }
         if let Err(e) = check_log_level(&self.log.level) {
             err("log.level", e);
         }
@@ -1026,6 +1173,9 @@ impl Config {
             }
         }
         for (key, msg) in self.cases.problems() {
+            err(&key, msg);
+        }
+        for (key, msg) in self.backup.problems() {
             err(&key, msg);
         }
         let mut names = std::collections::HashSet::new();
@@ -1600,5 +1750,61 @@ mod tests {
         let text = Config::default_toml();
         let f = write(&text);
         Config::load(Some(&f.0), no_env()).unwrap();
+    }
+
+    #[test]
+    fn backup_section_is_checked() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let ok = Config::load(
+            None,
+            env(&[
+                (
+                    "EFIR_BACKUP_REMOTE",
+                    "efir@backup-1.example:/srv/backups/efir/",
+                ),
+                ("EFIR_BACKUP_SSH_KNOWN_HOSTS", "/etc/efir/known_hosts"),
+                ("EFIR_BACKUP_KEEP", "3"),
+            ]),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(ok.backup.keep, 3);
+        let r = BackupRemote::parse(ok.backup.remote.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (r.user.as_str(), r.host.as_str(), r.path.as_str()),
+            ("efir", "backup-1.example", "/srv/backups/efir")
+        );
+        let errors = Config::load(
+            None,
+            env(&[
+                ("EFIR_BACKUP_REMOTE", "efir@host:/srv/$(reboot)"),
+                ("EFIR_BACKUP_KEEP", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(errors.contains("backup.remote"), "{errors}");
+        assert!(
+            errors.contains("backup.ssh_known_hosts: required"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("backup.keep: must be at least 1"),
+            "{errors}"
+        );
+        for bad in [
+            "host:/x",
+            "u@h",
+            "u@h:relative",
+            "u@-oProxy=x:/p",
+            "u@h:/a/../b",
+        ] {
+            assert!(BackupRemote::parse(bad).is_err(), "{bad}");
+        }
     }
 }

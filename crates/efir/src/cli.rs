@@ -188,17 +188,29 @@ pub enum ManageCommand {
     ListClients,
     /// Clear every cache (in-process caches of running nodes and Redis).
     Flushall,
-    /// Write a consistent backup of the database to a file.
+    /// Write a consistent backup of the database: to --output, or (without
+    /// it) to `backup.dir` and/or `backup.remote`, applying retention.
     Backup {
         /// Output file; strftime patterns such as %Y%m%d-%H%M are expanded.
         #[arg(long, short)]
-        output: PathBuf,
+        output: Option<PathBuf>,
+        /// List the backups in `backup.dir` and on `backup.remote` instead.
+        #[arg(long, conflicts_with = "output")]
+        list: bool,
     },
     /// Replace the database with a backup (stop Efir first).
     Restore {
         /// The backup file.
-        #[arg(long, short)]
-        input: PathBuf,
+        #[arg(long, short, required_unless_present_any = ["latest", "name"], conflicts_with_all = ["latest", "name"])]
+        input: Option<PathBuf>,
+        /// The newest backup of this database's kind and environment in
+        /// `backup.dir` or on `backup.remote`.
+        #[arg(long, conflicts_with = "name")]
+        latest: bool,
+        /// This backup (as `backup --list` shows it), from `backup.dir` or
+        /// `backup.remote`.
+        #[arg(long)]
+        name: Option<String>,
         /// Confirm that the current data is to be replaced.
         #[arg(long)]
         yes: bool,
@@ -601,6 +613,32 @@ pub enum ManageCommand {
     /// Built-in billing runs.
     #[command(flatten)]
     Billing(crate::billing::BillingCommand),
+    /// The environment marker of this database (production, staging, …).
+    #[command(subcommand)]
+    Environment(EnvironmentCommand),
+    /// Make this database (the target, say staging) a copy of the one at
+    /// --from (say production); refused when the target is marked
+    /// production. The target keeps its own environment marker.
+    Mirror {
+        /// URL of the source database (same kind as this one).
+        #[arg(long)]
+        from: String,
+        /// Confirm that every row of this database is to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `efir manage environment …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum EnvironmentCommand {
+    /// Show the marker.
+    Show,
+    /// Set the marker (`production`, `staging`, `development`, …).
+    Set {
+        /// The environment name: a-z 0-9 _, starting with a letter.
+        name: String,
+    },
 }
 
 /// `efir manage create-client`.
@@ -785,6 +823,8 @@ impl ManageCommand {
             ManageCommand::WorkerList { .. } => "worker-list",
             ManageCommand::Messages(m) => m.name(),
             ManageCommand::Stats(c) => c.name(),
+            ManageCommand::Environment(_) => "environment",
+            ManageCommand::Mirror { .. } => "mirror",
         }
     }
 
@@ -793,7 +833,9 @@ impl ManageCommand {
     pub fn schedulable(&self) -> bool {
         !matches!(
             self,
-            ManageCommand::Restore { .. } | ManageCommand::CreateSuperuser { .. }
+            ManageCommand::Restore { .. }
+                | ManageCommand::CreateSuperuser { .. }
+                | ManageCommand::Mirror { .. }
         )
     }
 }

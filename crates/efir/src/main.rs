@@ -4,6 +4,7 @@
 //! configuration errors. Errors are one line on stderr (configuration
 //! checks print one line per problem).
 
+mod backup;
 mod billing;
 mod cases;
 mod cli;
@@ -165,6 +166,13 @@ fn builtin_schedule(config: &Config) -> Vec<efir_core::config::ScheduleEntry> {
     ]
     .into_iter()
     .chain(stats::SCHEDULE.iter().map(|(name, cron)| entry(name, cron)))
+    // The nightly backup, when `[backup]` says where to.
+    .chain(
+        config
+            .backup
+            .configured()
+            .then(|| entry("backup", "30 1 * * *")),
+    )
     .collect()
 }
 
@@ -226,9 +234,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     let ctx = Ctx::open(loaded, context::Open::AsIs).await?;
                     manage::run(&ctx, cmd, actor(&args.command)).await?
                 }
-                ManageCommand::Restore { input, yes } => {
+                ManageCommand::Restore {
+                    input,
+                    latest,
+                    name,
+                    yes,
+                } => {
                     let ctx = Ctx::open(loaded, context::Open::AsIs).await?;
-                    manage::restore(ctx, &input, yes).await?
+                    let from = match (input, name) {
+                        (Some(file), _) => backup::RestoreFrom::File(file),
+                        (None, Some(name)) => backup::RestoreFrom::Name(name),
+                        (None, None) if latest => backup::RestoreFrom::Latest,
+                        (None, None) => {
+                            return Err(Failure::Config(
+                                "give --input FILE, --name NAME or --latest".into(),
+                            ))
+                        }
+                    };
+                    backup::restore(ctx, from, yes).await?
+                }
+                ManageCommand::Mirror { from, yes } => {
+                    let ctx = Ctx::open(loaded, context::Open::Migrate).await?;
+                    backup::mirror(ctx, &from, yes).await?
                 }
                 _ => {
                     let mode = if loaded.config.database.auto_migrate {

@@ -82,9 +82,19 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
                 serde_json::to_value(&report)?,
             ))
         }
-        ManageCommand::Backup { output } => backup(ctx, &output).await,
+        ManageCommand::Backup {
+            output: Some(output),
+            ..
+        } => backup(ctx, &output).await,
+        ManageCommand::Backup { output: None, list } => {
+            crate::backup::configured_backup(ctx, list).await
+        }
         ManageCommand::Restore { .. } => {
             bail!("restore runs only from the command line (it replaces the open database)")
+        }
+        ManageCommand::Environment(cmd) => crate::backup::environment(ctx, cmd, actor).await,
+        ManageCommand::Mirror { .. } => {
+            bail!("mirror runs only from the command line (it replaces the open database)")
         }
         ManageCommand::Schedule(sc) => schedule(ctx, sc).await,
         ManageCommand::Cluster(cc) => cluster(ctx, cc).await,

@@ -461,10 +461,16 @@ pub async fn run(
 /// The middleware's caches: shared through Redis when `cache.redis_url`
 /// is set.
 async fn middleware_caches(config: &efir_core::Config) -> Result<efir_middleware::cache::Caches> {
-    match &config.cache.redis_url {
-        Some(url) => efir_middleware::cache::Caches::with_redis(url, &config.cache.key_prefix)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis (cache.redis_url): {e}")),
+    match efir_store::cache::RedisTarget::of(&config.cache) {
+        Some(target) => {
+            efir_middleware::cache::Caches::with_redis_target(&target, &config.cache.key_prefix)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot connect to Redis (cache.redis_url / cache.redis_cluster): {e}"
+                    )
+                })
+        }
         None => Ok(efir_middleware::cache::Caches::default()),
     }
 }

@@ -36,7 +36,7 @@ const SHARED_TTL_SECS: u64 = 300;
 /// Redis, when configured.
 #[derive(Clone)]
 struct Shared {
-    conn: redis::aio::ConnectionManager,
+    conn: efir_store::cache::RedisConn,
     prefix: String,
 }
 
@@ -126,14 +126,17 @@ impl Caches {
     /// generation bumps published to every node. Subscribes in the
     /// background; without Redis the caches still work, polling.
     pub async fn with_redis(url: &str, prefix: &str) -> Result<Caches, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::aio::ConnectionManager::new(client.clone()),
-        )
-        .await
-        .map_err(|_| "Redis did not answer within 5 seconds".to_string())?
-        .map_err(|e| e.to_string())?;
+        Caches::with_redis_target(&efir_store::cache::RedisTarget::Single(url.into()), prefix).await
+    }
+
+    /// Like [`Caches::with_redis`] with one Redis server or a Redis Cluster
+    /// (subscribed on one seed node at a time, the next one after a loss).
+    pub async fn with_redis_target(
+        target: &efir_store::cache::RedisTarget,
+        prefix: &str,
+    ) -> Result<Caches, String> {
+        let conn = target.connect().await.map_err(|e| e.to_string())?;
+        let clients = target.pubsub_clients().map_err(|e| e.to_string())?;
         let caches = Caches {
             shared: Some(Shared {
                 conn,
@@ -145,11 +148,16 @@ impl Caches {
         let generations = caches.generations.clone();
         let channel = format!("{prefix}content_gen");
         tokio::spawn(async move {
+            let mut next = 0usize;
             loop {
-                match subscribe(&client, &channel, &generations).await {
+                let Some(client) = clients.get(next % clients.len().max(1)) else {
+                    return;
+                };
+                match subscribe(client, &channel, &generations).await {
                     Ok(()) => {}
                     Err(e) => tracing::warn!(error = %e, "Redis subscription lost; retrying"),
                 }
+                next = next.wrapping_add(1);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });

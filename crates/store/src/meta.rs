@@ -7,6 +7,27 @@ use crate::{now, Actor, Result, Store};
 /// Key of the cache epoch, bumped by `flushall`.
 pub const CACHE_EPOCH: &str = "cache_epoch";
 
+/// Key of the environment marker (`production`, `staging`, …).
+pub const ENVIRONMENT: &str = "environment";
+
+/// Checks an environment name: 1 to 32 of `a-z 0-9 _`, starting with a
+/// letter.
+pub fn check_environment(name: &str) -> Result<()> {
+    let ok = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::StoreError::Invalid(format!(
+            "environment `{name}`: expected 1 to 32 of a-z 0-9 _ starting with a letter, \
+             such as production, staging or development"
+        )))
+    }
+}
+
 /// Adds one to the counter under `$1` (creating it at 1), stamped `$2`;
 /// answers the new value.
 const BUMP_COUNTER: &str = "INSERT INTO efir_meta (key, value, updated_at) VALUES ($1, '1', $2) \
@@ -67,5 +88,41 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(epoch)
+    }
+
+    /// Removes the value under `key` in `tx`.
+    pub async fn delete_meta(&self, tx: &mut crate::Tx, key: &str) -> Result<()> {
+        tx.mark_changed("efir_meta");
+        with_tx!(tx, c => sqlx::query("DELETE FROM efir_meta WHERE key = $1").bind(key).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The environment this database is marked as, if any.
+    pub async fn environment(&self) -> Result<Option<String>> {
+        self.meta(ENVIRONMENT).await
+    }
+
+    /// Marks the database as environment `name` (or, with `None`, removes
+    /// the marker), audited.
+    pub async fn set_environment(&self, actor: Actor, name: Option<&str>) -> Result<()> {
+        if let Some(n) = name {
+            check_environment(n)?;
+        }
+        let before = self.environment().await?;
+        let mut tx = self.begin(actor).await?;
+        match name {
+            Some(n) => self.set_meta(&mut tx, ENVIRONMENT, n).await?,
+            None => self.delete_meta(&mut tx, ENVIRONMENT).await?,
+        }
+        tx.audit(
+            None,
+            "set",
+            "environment",
+            None,
+            json!({ "before": before, "after": name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -128,3 +128,124 @@ impl TestDb {
         }
     }
 }
+
+/// A throw-away Redis Cluster of three masters (`redis-server
+/// --cluster-enabled yes` on free loopback ports, joined with
+/// `redis-cli --cluster create`); stopped and removed when dropped.
+pub struct RedisCluster {
+    procs: Vec<std::process::Child>,
+    _dir: tempfile::TempDir,
+    /// The masters' ports.
+    pub ports: Vec<u16>,
+}
+
+impl RedisCluster {
+    /// Starts the cluster and waits until it reports `cluster_state:ok`.
+    /// Panics (failing the test) when redis-server or redis-cli is missing.
+    pub fn start() -> RedisCluster {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut cluster = RedisCluster {
+            procs: Vec::new(),
+            _dir: tempfile::tempdir().expect("temporary directory"),
+            ports: Vec::new(),
+        };
+        for i in 0..3 {
+            // The cluster bus listens on port + 10000.
+            let port = loop {
+                let p = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .expect("a free port");
+                if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+                    break p;
+                }
+            };
+            let node_dir = dir.path().join(i.to_string());
+            std::fs::create_dir_all(&node_dir).expect("node directory");
+            let log = std::fs::File::create(node_dir.join("log")).expect("log file");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(&node_dir)
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (Debian: redis-server)");
+            cluster.procs.push(child);
+            cluster.ports.push(port);
+        }
+        let cli = |port: u16, args: &[&str]| {
+            Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("redis-cli is installed (Debian: redis-tools)")
+        };
+        let wait = |what: &str, ok: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !ok() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "Redis Cluster: {what} within 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        for &p in &cluster.ports {
+            wait("node answers", &|| {
+                String::from_utf8_lossy(&cli(p, &["ping"]).stdout).trim() == "PONG"
+            });
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli is installed");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        for &p in &cluster.ports {
+            wait("cluster_state:ok", &|| {
+                String::from_utf8_lossy(&cli(p, &["cluster", "info"]).stdout)
+                    .contains("cluster_state:ok")
+            });
+        }
+        cluster._dir = dir;
+        cluster
+    }
+
+    /// The seed URLs (`redis://127.0.0.1:PORT`).
+    pub fn seeds(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.procs {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
