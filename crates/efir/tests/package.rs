@@ -460,7 +460,7 @@ async fn install_upgrade_refused_downgrade_remove_purge() {
     }
     let url = format!("sqlite://{}", copy.join("efir.db").display());
     let before = ok(
-        &mut Command::new(env!("CARGO_BIN_EXE_efir")).args([
+        Command::new(env!("CARGO_BIN_EXE_efir")).args([
             "--database-url",
             &url,
             "manage",
@@ -489,7 +489,7 @@ async fn install_upgrade_refused_downgrade_remove_purge() {
         stderr(&o)
     );
     let after = ok(
-        &mut Command::new(env!("CARGO_BIN_EXE_efir")).args([
+        Command::new(env!("CARGO_BIN_EXE_efir")).args([
             "--database-url",
             &url,
             "manage",
