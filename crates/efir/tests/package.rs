@@ -648,6 +648,28 @@ fn conffile_documents_every_key_with_package_paths() {
         "efir config check debian/efir.toml",
     );
     assert!(stdout(&o).contains("OK"), "{}", stdout(&o));
+
+    // The commented-out defaults and examples are valid too.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.starts_with('[') || r.contains(" = "))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("efir.toml");
+    std::fs::write(&file, &uncommented).unwrap();
+    ok(
+        Command::new(env!("CARGO_BIN_EXE_efir"))
+            .arg("config")
+            .arg("check")
+            .arg(&file),
+        "efir config check (debian/efir.toml uncommented)",
+    );
+    assert!(uncommented.contains("\nurl = \"sqlite://efir.db\""));
 }
 
 /// Dotted key paths of the leaves of `table` (tables recurse; arrays,
