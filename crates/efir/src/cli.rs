@@ -148,6 +148,10 @@ pub enum ManageCommand {
         /// Only list migrations and whether they are applied.
         #[arg(long)]
         status: bool,
+        /// Back the database up into this directory first, only when
+        /// migrations are pending (efir-<schema>-<UTC time>.db or .dump).
+        #[arg(long, value_name = "DIR", conflicts_with = "status")]
+        backup_dir: Option<PathBuf>,
     },
     /// Create a superuser: interactively, or with --username and --password.
     #[command(name = "createsuperuser", alias = "create-superuser")]

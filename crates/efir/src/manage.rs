@@ -57,7 +57,9 @@ pub(crate) fn spinner(ctx: &Ctx, message: &str) -> Option<indicatif::ProgressBar
 /// Runs one management command on behalf of `actor`.
 pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> {
     match cmd {
-        ManageCommand::Migrate { status } => migrate(ctx, status).await,
+        ManageCommand::Migrate { status, backup_dir } => {
+            migrate(ctx, status, backup_dir.as_deref()).await
+        }
         ManageCommand::Cases(cmd) => crate::cases::run(ctx, cmd, actor).await,
         ManageCommand::CreateSuperuser {
             username,
@@ -193,9 +195,13 @@ pub async fn run(ctx: &Ctx, cmd: ManageCommand, actor: Actor) -> Result<Report> 
     }
 }
 
-async fn migrate(ctx: &Ctx, status_only: bool) -> Result<Report> {
+async fn migrate(ctx: &Ctx, status_only: bool, backup_dir: Option<&Path>) -> Result<Report> {
     let store = ctx.store();
     if !status_only {
+        let backup = match backup_dir {
+            Some(dir) => backup_before_migrate(ctx, dir).await?,
+            None => None,
+        };
         let bar = spinner(ctx, "applying migrations");
         let result = store.migrate().await;
         if let Some(bar) = bar {
@@ -207,14 +213,17 @@ async fn migrate(ctx: &Ctx, status_only: bool) -> Result<Report> {
             .map(|m| format!("{} ({})", m.version, m.name))
             .collect();
         let version = store.schema_version().await?;
-        let text = if names.is_empty() {
+        let mut text = if names.is_empty() {
             format!("no migrations to apply; schema version {version}")
         } else {
             format!("applied {}; schema version {version}", names.join(", "))
         };
+        if let Some(path) = &backup {
+            text = format!("backup written to {}; {text}", path.display());
+        }
         return Ok(Report::new(
             text,
-            json!({ "applied": applied.iter().map(|m| m.version).collect::<Vec<_>>(), "schema_version": version }),
+            json!({ "applied": applied.iter().map(|m| m.version).collect::<Vec<_>>(), "schema_version": version, "backup": backup }),
         ));
     }
     let status = store.migration_status().await?;
@@ -232,6 +241,40 @@ async fn migrate(ctx: &Ctx, status_only: bool) -> Result<Report> {
         .map(|m| json!({ "version": m.version, "name": m.name, "applied_at": m.applied_at }))
         .collect::<Vec<_>>());
     Ok(Report::new(text.trim_end(), json))
+}
+
+/// `migrate --backup-dir`: when migrations are pending on a database that
+/// has a schema already, backs it up into `dir` first and returns the file. A database newer than this
+/// build is refused before anything is written.
+async fn backup_before_migrate(ctx: &Ctx, dir: &Path) -> Result<Option<PathBuf>> {
+    let store = ctx.store();
+    if !dir.is_dir() {
+        bail!("--backup-dir {}: not a directory", dir.display());
+    }
+    // Refuses a newer schema (and a changed migration) with a clear error.
+    store.check_schema().await?;
+    let pending = store
+        .migration_status()
+        .await?
+        .iter()
+        .any(|m| m.applied_at.is_none());
+    let version = store.schema_version().await?;
+    // Nothing pending, or an empty database: nothing worth keeping.
+    if !pending || version == 0 {
+        return Ok(None);
+    }
+    let ext = if store.sqlite_path().is_some() {
+        "db"
+    } else {
+        "dump"
+    };
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let path = dir.join(format!("efir-{version:04}-{stamp}.{ext}"));
+    store
+        .backup(&path)
+        .await
+        .with_context(|| format!("backup before migrating to {} failed", path.display()))?;
+    Ok(Some(path))
 }
 
 fn prompt(label: &str) -> Result<String> {

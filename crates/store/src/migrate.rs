@@ -275,6 +275,15 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Errors when the database holds a migration this build does not know
+    /// (a newer schema) or one whose file changed; pending migrations are
+    /// fine. Writes nothing but the (empty) bookkeeping table.
+    pub async fn check_schema(&self) -> Result<()> {
+        with_db!(self.pool(), p => sqlx::query(CREATE_TABLE).execute(p).await.map(|_| ()))?;
+        let applied = self.applied().await?;
+        self.check_applied(&applied)
+    }
+
     /// Errors unless every known migration is applied (for processes that
     /// run with `auto_migrate = false`).
     pub async fn require_migrated(&self) -> Result<()> {
