@@ -110,7 +110,7 @@ impl Store {
                 value: new.username.clone(),
             });
         }
-        let hash = efir_core::password::hash(&new.password).map_err(StoreError::Invalid)?;
+        let hash = hash_blocking(&new.password).await?;
         let ts = now();
         let sql = format!(
             "INSERT INTO staff_user (username, email, password_hash, is_active, is_admin, \
@@ -151,7 +151,7 @@ impl Store {
     /// Sets a user's password (hashed with argon2).
     pub async fn set_password(&self, tx: &mut Tx, username: &str, password: &str) -> Result<User> {
         efir_core::password::validate(password).map_err(StoreError::Invalid)?;
-        let hash = efir_core::password::hash(password).map_err(StoreError::Invalid)?;
+        let hash = hash_blocking(password).await?;
         let sql = format!(
             "UPDATE staff_user SET password_hash = $1, updated_at = $2 WHERE username = $3 \
              RETURNING {COLUMNS}"
@@ -187,18 +187,18 @@ impl Store {
     /// The user `username` if `password` is theirs and they may log in.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<User>> {
         let user = self.user_by_username(username).await?;
-        Ok(match user {
-            Some(u) if u.is_active && efir_core::password::verify(password, &u.password_hash) => {
-                Some(u)
-            }
-            Some(_) => None,
-            None => {
-                // Spend the same time as a real check, so that response
-                // times do not tell which usernames exist.
-                let _ = efir_core::password::verify(password, &DUMMY_HASH);
-                None
-            }
-        })
+        // Unknown users are checked against a dummy hash so that response
+        // times do not tell which usernames exist.
+        let phc = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => DUMMY_HASH.clone(),
+        };
+        let password = password.to_string();
+        let matches =
+            tokio::task::spawn_blocking(move || efir_core::password::verify(&password, &phc))
+                .await
+                .unwrap_or(false);
+        Ok(user.filter(|u| matches && u.is_active))
     }
 
     /// Every user, by id.
@@ -211,3 +211,13 @@ impl Store {
 /// A hash verified against for unknown users, made once.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| efir_core::password::hash("efir-no-such-user").unwrap_or_default());
+
+/// Hashes a password with argon2 off the async workers (tens of
+/// milliseconds of CPU that would otherwise stall other requests).
+async fn hash_blocking(password: &str) -> Result<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || efir_core::password::hash(&password))
+        .await
+        .map_err(|e| StoreError::Invalid(format!("cannot hash password: {e}")))?
+        .map_err(StoreError::Invalid)
+}

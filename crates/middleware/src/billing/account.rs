@@ -311,8 +311,15 @@ fn changed_names(ch: &Changes) -> Vec<&'static str> {
     names
 }
 
-fn hash(password: &str) -> Result<String, ApiError> {
-    efir_core::password::hash(password).map_err(|e| {
+/// Hashes an account password off the async workers (argon2 takes tens of
+/// milliseconds of CPU; on a worker thread it would stall other requests).
+async fn hash(password: &str) -> Result<String, ApiError> {
+    let password = password.to_string();
+    let hashed = tokio::task::spawn_blocking(move || efir_core::password::hash(&password))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    hashed.map_err(|e| {
         tracing::error!(error = %e, "hashing an account password failed");
         ApiError::generic("internal error")
     })
@@ -372,7 +379,7 @@ pub(super) async fn create(
         Arg::I64(client.id),
         Arg::I64(customer.id),
         Arg::Text(abonement.clone()),
-        Arg::Text(hash(&password)?),
+        Arg::Text(hash(&password).await?),
         Arg::I64(now),
         Arg::I64(now),
     ];
@@ -433,7 +440,7 @@ pub(super) async fn modify(
         sets.push(format!("abonement = ${}", args.len()));
     }
     if let Some(pw) = &ch.password {
-        args.push(Arg::Text(hash(pw)?));
+        args.push(Arg::Text(hash(pw).await?));
         sets.push(format!("password_hash = ${}", args.len()));
     }
     args.push(Arg::I64(efir_store::now()));

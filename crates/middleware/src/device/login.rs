@@ -87,7 +87,7 @@ async fn find_account(mw: &Middleware, call: &Call) -> Result<AccountRow, Device
             .await)?;
         let account = found.ok_or_else(|| err(1, "account not found or wrong password"))?;
         return match password {
-            Some(pw) if efir_core::password::verify(pw, &account.password_hash) => Ok(account),
+            Some(pw) if verify(pw, &account.password_hash).await => Ok(account),
             Some(_) => Err(err(1, "account not found or wrong password")),
             None if account.allow_login_by_abonement => Ok(account),
             None => Err(err(1, "password required")),
@@ -444,4 +444,14 @@ pub(crate) async fn account_active(
     let now = efir_store::now();
     let active = flag && from.is_none_or(|t| t <= now) && to.is_none_or(|t| t > now);
     Ok((active, reason, customer))
+}
+
+/// Checks a password off the async workers: argon2 takes tens of
+/// milliseconds of CPU, which on a worker thread would stall every other
+/// request it serves.
+async fn verify(password: &str, phc: &str) -> bool {
+    let (password, phc) = (password.to_string(), phc.to_string());
+    tokio::task::spawn_blocking(move || efir_core::password::verify(&password, &phc))
+        .await
+        .unwrap_or(false)
 }
