@@ -34,7 +34,10 @@ use common::free_port;
 
 /// The repository root.
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 fn ansible_dir() -> PathBuf {
@@ -301,6 +304,8 @@ impl Ansible {
             .env("ANSIBLE_CONFIG", ansible_dir().join("ansible.cfg"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
+            // ansible-lint takes its project directory (and cache) from $PWD.
+            .env("PWD", ansible_dir())
             .current_dir(ansible_dir());
         c
     }
@@ -398,6 +403,8 @@ fn the_playbook_lints_and_deploys_two_throwaway_hosts_idempotently() {
     let t = Instant::now();
     let lint = ansible
         .cmd("ansible-lint")
+        // Its caches go to deploy/ansible/.ansible (git-ignored).
+        .args(["--project-dir", "."])
         .env(
             "ANSIBLE_VAULT_PASSWORD_FILE",
             ansible_dir().join("vault-password.example"),
