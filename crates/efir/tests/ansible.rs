@@ -85,7 +85,13 @@ fn efir_deb() -> PathBuf {
     let out_dir = std::env::temp_dir().join(format!("efir-ansible-deb-{}", std::process::id()));
     let out = run_ok(
         Command::new(&script)
-            .args(["--profile", "dev", "--binary", env!("CARGO_BIN_EXE_efir"), "--out"])
+            .args([
+                "--profile",
+                "dev",
+                "--binary",
+                env!("CARGO_BIN_EXE_efir"),
+                "--out",
+            ])
             .arg(&out_dir)
             .current_dir(repo()),
         "scripts/build-deb --profile dev",
