@@ -30,15 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{free_port, repo};
 
 /// The repository root.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
 
 fn ansible_dir() -> PathBuf {
     repo().join("deploy/ansible")

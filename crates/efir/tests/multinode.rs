@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_http, Running};
+use common::{device_login, free_port, wait_http, Running};
 use serde_json::Value;
 
 /// The newest installed PostgreSQL server's programs
@@ -526,23 +526,7 @@ async fn two_api_nodes_a_router_and_a_read_replica() {
     )
     .await
     .unwrap();
-    let login: Value = http
-        .get(format!("{b}/tvmiddleware/api/login/"))
-        .query(&[
-            ("client_id", op.id.as_str()),
-            ("api_key", op.api_key.as_str()),
-            ("abonement", "5001"),
-            ("password", "pw-5001"),
-            ("device_uid", "box-1"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(login["error"], 0, "{login}");
-    let key = login["authkey"].as_str().unwrap().to_string();
+    let key = device_login(&b, &op.id, &op.api_key, "5001", "pw-5001", "box-1").await;
     let before = names(
         &device(&http, &b, &op, &key, "channel/list", &[])
             .await

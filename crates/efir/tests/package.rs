@@ -18,14 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, stderr, stdout, wait_http, Running};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use common::{base_efir, free_port, repo, stderr, stdout, wait_http, Running};
 
 /// Runs a command, panicking with its output unless it succeeds.
 fn ok(cmd: &mut Command, what: &str) -> Output {
@@ -41,19 +34,6 @@ fn ok(cmd: &mut Command, what: &str) -> Output {
         stderr(&out)
     );
     out
-}
-
-/// The older efir to upgrade from (scripts/test builds it).
-fn base_efir() -> PathBuf {
-    let path = std::env::var_os("EFIR_TEST_BASE_EFIR").map(PathBuf::from).expect(
-        "EFIR_TEST_BASE_EFIR is not set: run the tests through scripts/test, which builds efir at the base commit",
-    );
-    assert!(
-        path.is_file(),
-        "EFIR_TEST_BASE_EFIR={} is not a file",
-        path.display()
-    );
-    path
 }
 
 /// `scripts/build-deb --profile dev --binary BINARY --version VERSION --out OUT`

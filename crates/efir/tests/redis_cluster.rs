@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{stderr, Env};
+use common::{device_login, stderr, Env};
 
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
@@ -150,23 +150,7 @@ async fn two_serve_processes_on_a_cluster_see_each_others_changes_within_a_secon
     }
     let (a, b) = (nodes[0].1.clone(), nodes[1].1.clone());
 
-    let login: serde_json::Value = reqwest::Client::new()
-        .get(format!("{b}/tvmiddleware/api/login/"))
-        .query(&[
-            ("client_id", client_id.to_string().as_str()),
-            ("api_key", &api_key),
-            ("abonement", "100"),
-            ("password", "pw"),
-            ("device_uid", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(login["error"], 0, "{login}");
-    let key = login["authkey"].as_str().unwrap().to_string();
+    let key = device_login(&b, &client_id.to_string(), &api_key, "100", "pw", "x").await;
     let before = channel_names(&b, client_id, &key).await;
     assert!(!before.iter().any(|n| n == "Cluster News"));
 

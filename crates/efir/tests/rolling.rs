@@ -10,39 +10,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{free_port, stderr, stdout, wait_http, Env, Running};
-
-fn base_efir() -> PathBuf {
-    let path = std::env::var_os("EFIR_TEST_BASE_EFIR").map(PathBuf::from).expect(
-        "EFIR_TEST_BASE_EFIR is not set: run the tests through scripts/test, which builds efir at the base commit",
-    );
-    assert!(
-        path.is_file(),
-        "EFIR_TEST_BASE_EFIR={} is not a file",
-        path.display()
-    );
-    path
-}
+use common::{base_efir, device_login, free_port, stderr, stdout, wait_http, Env, Running};
 
 /// `bin` with the test database and a clean environment.
 fn efir(bin: &Path, env: &Env) -> Command {
-    let mut c = Command::new(bin);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("EFIR_") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(env.dir.path())
-        .env("EFIR_DATABASE_URL", &env.url)
-        .env("EFIR_DATA_DIR", env.dir.path())
-        .env("EFIR_ROUTER_LISTEN", "127.0.0.1:0")
-        .stdin(Stdio::null());
-    c
+    env.cmd_of(bin)
 }
 
 /// An API node of `bin` on `port`; migrations are left to the operator.
@@ -108,26 +85,8 @@ async fn rolling_upgrade_serves_every_request() {
     // One subscriber session (login hashes a password: slow in a debug
     // build); the loops then call account/status with it, which reads the
     // session, account and customer from the shared database.
-    let login: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "http://127.0.0.1:{}/tvmiddleware/api/login/",
-            ports[0]
-        ))
-        .query(&[
-            ("client_id", "1"),
-            ("api_key", api_key.as_str()),
-            ("abonement", "100"),
-            ("password", "pw"),
-            ("device_uid", "rolling"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(login["error"], 0, "{login}");
-    let authkey = login["authkey"].as_str().unwrap().to_string();
+    let first = format!("http://127.0.0.1:{}", ports[0]);
+    let authkey = device_login(&first, "1", &api_key, "100", "pw", "rolling").await;
 
     // The rotation the client loop uses (what nginx's upstream list is),
     // the current phase, and counts per phase.

@@ -54,7 +54,13 @@ impl Env {
 
     /// `efir` with this database and a clean environment.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_efir"));
+        self.cmd_of(Path::new(env!("CARGO_BIN_EXE_efir")))
+    }
+
+    /// Another efir binary (an older build, say) with this database and a
+    /// clean environment.
+    pub fn cmd_of(&self, bin: &Path) -> Command {
+        let mut c = Command::new(bin);
         for (k, _) in std::env::vars() {
             if k.starts_with("EFIR_") || k == "RUST_LOG" {
                 c.env_remove(k);
@@ -185,4 +191,54 @@ pub async fn wait_http(url: &str, log: &Path) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// The older efir the upgrade tests start from (scripts/test builds it at
+/// a commit one migration behind and exports EFIR_TEST_BASE_EFIR).
+pub fn base_efir() -> PathBuf {
+    let path = std::env::var_os("EFIR_TEST_BASE_EFIR").map(PathBuf::from).expect(
+        "EFIR_TEST_BASE_EFIR is not set: run the tests through scripts/test, which builds efir at the base commit",
+    );
+    assert!(
+        path.is_file(),
+        "EFIR_TEST_BASE_EFIR={} is not a file",
+        path.display()
+    );
+    path
+}
+
+/// Logs a box in through the device API at `base`; returns the authkey.
+pub async fn device_login(
+    base: &str,
+    client_id: &str,
+    api_key: &str,
+    abonement: &str,
+    password: &str,
+    device_uid: &str,
+) -> String {
+    let login: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/tvmiddleware/api/login/"))
+        .query(&[
+            ("client_id", client_id),
+            ("api_key", api_key),
+            ("abonement", abonement),
+            ("password", password),
+            ("device_uid", device_uid),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["error"], 0, "{login}");
+    login["authkey"].as_str().unwrap().to_string()
 }
