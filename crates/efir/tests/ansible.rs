@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, repo};
 
-/// The repository root.
-
+/// The playbook's directory.
 fn ansible_dir() -> PathBuf {
     repo().join("deploy/ansible")
 }
