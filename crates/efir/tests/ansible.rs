@@ -62,11 +62,12 @@ fn is_root() -> bool {
 }
 
 /// The Efir package: EFIR_TEST_DEB, else `scripts/build-deb --profile dev`.
-fn efir_deb() -> PathBuf {
+/// The directory it was built in (when built here) goes when dropped.
+fn efir_deb() -> (PathBuf, Option<tempfile::TempDir>) {
     if let Some(p) = std::env::var_os("EFIR_TEST_DEB") {
         let p = PathBuf::from(p);
         assert!(p.is_file(), "EFIR_TEST_DEB={} is not a file", p.display());
-        return p;
+        return (p, None);
     }
     let script = repo().join("scripts/build-deb");
     assert!(
@@ -75,7 +76,10 @@ fn efir_deb() -> PathBuf {
     );
     // The test's own efir binary (a plain `cargo build` would rebuild with
     // other features), packaged into a directory of this run alone.
-    let out_dir = std::env::temp_dir().join(format!("efir-ansible-deb-{}", std::process::id()));
+    let out_dir = tempfile::Builder::new()
+        .prefix("efir-ansible-deb-")
+        .tempdir()
+        .expect("temp dir");
     let out = run_ok(
         Command::new(&script)
             .args([
@@ -85,7 +89,7 @@ fn efir_deb() -> PathBuf {
                 env!("CARGO_BIN_EXE_efir"),
                 "--out",
             ])
-            .arg(&out_dir)
+            .arg(out_dir.path())
             .current_dir(repo()),
         "scripts/build-deb --profile dev",
     );
@@ -101,7 +105,7 @@ fn efir_deb() -> PathBuf {
         "scripts/build-deb printed no package path: {}",
         text(&out.stdout)
     );
-    p
+    (p, Some(out_dir))
 }
 
 /// The throw-away targets: every process running inside them is killed,
@@ -425,7 +429,7 @@ fn the_playbook_lints_and_deploys_two_throwaway_hosts_idempotently() {
         t.elapsed()
     );
 
-    let deb = efir_deb();
+    let (deb, _deb_dir) = efir_deb();
     let deb_version = text(
         &run_ok(
             Command::new("dpkg-deb")
