@@ -263,11 +263,7 @@ async fn backup_before_migrate(ctx: &Ctx, dir: &Path) -> Result<Option<PathBuf>>
     if !pending || version == 0 {
         return Ok(None);
     }
-    let ext = if store.sqlite_path().is_some() {
-        "db"
-    } else {
-        "dump"
-    };
+    let ext = crate::backup::extension(store.kind());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let path = dir.join(format!("efir-{version:04}-{stamp}.{ext}"));
     store

@@ -475,6 +475,147 @@ async fn mirror_makes_staging_identical_and_never_overwrites_production() {
     }
 }
 
+/// The migrations `migrate --status --json` lists as not applied yet.
+fn pending(env: &Env, bin: &Path) -> Vec<i64> {
+    let out = env
+        .cmd_of(bin)
+        .args(["manage", "migrate", "--status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["applied_at"].is_null())
+        .map(|m| m["version"].as_i64().unwrap())
+        .collect()
+}
+
+/// `migrate --backup-dir` (what the package's postinst runs on upgrade):
+/// a database one migration behind is backed up before the migration, the
+/// backup holds the old schema and its data, and a bad directory is refused
+/// before anything changes. Both databases, with efir built at the base
+/// commit making the older schema.
+#[tokio::test]
+async fn migrate_backs_up_a_database_with_pending_migrations_first() {
+    let base = common::base_efir();
+    for env in Env::both().await {
+        let label = env.label();
+        let out = env
+            .cmd_of(&base)
+            .args(["manage", "migrate"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let out = env
+            .cmd_of(&base)
+            .args([
+                "manage",
+                "create-client",
+                "--name",
+                "Old TV",
+                "--api-key",
+                "key-old-0001",
+                "--domain-prefix",
+                "old",
+                "--email",
+                "ops@old.tv",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let behind = pending(&env, Path::new(env!("CARGO_BIN_EXE_efir")));
+        assert!(!behind.is_empty(), "{label}: the base build is not behind");
+
+        // A directory that does not exist: refused, nothing migrated.
+        let missing = env.path("no-such-dir");
+        let out = env.manage(&["migrate", "--backup-dir", missing.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{label}");
+        assert!(
+            stderr(&out).contains("not a directory"),
+            "{label}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            pending(&env, Path::new(env!("CARGO_BIN_EXE_efir"))),
+            behind,
+            "{label}: a refused migrate applied something"
+        );
+
+        let dir = env.path("pre-migrate");
+        std::fs::create_dir(&dir).unwrap();
+        let started = Instant::now();
+        let report = env.manage_json(&["migrate", "--backup-dir", dir.to_str().unwrap()]);
+        eprintln!(
+            "{label}: backup and {} migration(s) in {:.2} s",
+            behind.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let applied: Vec<i64> = report["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(applied, behind, "{label}");
+        let backup = PathBuf::from(report["backup"].as_str().expect("a backup path"));
+        assert_eq!(backup.parent(), Some(dir.as_path()), "{label}");
+        let name = backup.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.ends_with(&format!(".{}", ext(&env))),
+            "{label}: {name}"
+        );
+        assert_eq!(files_in(&dir), vec![name.clone()], "{label}");
+        assert!(pending(&env, Path::new(env!("CARGO_BIN_EXE_efir"))).is_empty());
+
+        // Nothing pending: no second backup.
+        let report = env.manage_json(&["migrate", "--backup-dir", dir.to_str().unwrap()]);
+        assert!(report["backup"].is_null(), "{label}: {report}");
+        assert_eq!(files_in(&dir), vec![name], "{label}");
+
+        // The backup is the database as it was: restored into a fresh one,
+        // it is one migration behind again and holds the operator.
+        let fresh = if label == "sqlite" {
+            Env::sqlite().await
+        } else {
+            Env::postgres().await
+        };
+        let out = fresh
+            .cmd_of(&base)
+            .args([
+                "manage",
+                "restore",
+                "--input",
+                backup.to_str().unwrap(),
+                "--yes",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert_eq!(pending(&fresh, &base), Vec::<i64>::new(), "{label}");
+        assert_eq!(
+            pending(&fresh, Path::new(env!("CARGO_BIN_EXE_efir"))),
+            behind,
+            "{label}: the restored schema is not the old one"
+        );
+        let out = fresh
+            .cmd_of(&base)
+            .args(["manage", "list-clients", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("\"old\""),
+            "{label}: {}",
+            stdout(&out)
+        );
+        fresh.cleanup().await;
+        env.cleanup().await;
+    }
+}
+
 #[test]
 fn nightly_backup_is_scheduled_only_when_configured() {
     let dir = tempfile::tempdir().unwrap();
