@@ -193,11 +193,7 @@ impl Store {
             Some(u) => u.password_hash.clone(),
             None => DUMMY_HASH.clone(),
         };
-        let password = password.to_string();
-        let matches =
-            tokio::task::spawn_blocking(move || efir_core::password::verify(&password, &phc))
-                .await
-                .unwrap_or(false);
+        let matches = efir_core::password::verify_off_thread(password.to_string(), phc).await;
         Ok(user.filter(|u| matches && u.is_active))
     }
 
@@ -212,12 +208,11 @@ impl Store {
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| efir_core::password::hash("efir-no-such-user").unwrap_or_default());
 
-/// Hashes a password with argon2 off the async workers (tens of
-/// milliseconds of CPU that would otherwise stall other requests).
+/// Hashes a password with argon2 off the async workers, one per core at a
+/// time (tens of milliseconds of CPU that would otherwise stall other
+/// requests).
 async fn hash_blocking(password: &str) -> Result<String> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || efir_core::password::hash(&password))
+    efir_core::password::hash_off_thread(password.to_string())
         .await
-        .map_err(|e| StoreError::Invalid(format!("cannot hash password: {e}")))?
         .map_err(StoreError::Invalid)
 }

@@ -314,15 +314,12 @@ fn changed_names(ch: &Changes) -> Vec<&'static str> {
 /// Hashes an account password off the async workers (argon2 takes tens of
 /// milliseconds of CPU; on a worker thread it would stall other requests).
 async fn hash(password: &str) -> Result<String, ApiError> {
-    let password = password.to_string();
-    let hashed = tokio::task::spawn_blocking(move || efir_core::password::hash(&password))
+    efir_core::password::hash_off_thread(password.to_string())
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-    hashed.map_err(|e| {
-        tracing::error!(error = %e, "hashing an account password failed");
-        ApiError::generic("internal error")
-    })
+        .map_err(|e| {
+            tracing::error!(error = %e, "hashing an account password failed");
+            ApiError::generic("internal error")
+        })
 }
 
 /// A free numeric abonement of the operator.

@@ -450,8 +450,5 @@ pub(crate) async fn account_active(
 /// milliseconds of CPU, which on a worker thread would stall every other
 /// request it serves.
 async fn verify(password: &str, phc: &str) -> bool {
-    let (password, phc) = (password.to_string(), phc.to_string());
-    tokio::task::spawn_blocking(move || efir_core::password::verify(&password, &phc))
-        .await
-        .unwrap_or(false)
+    efir_core::password::verify_off_thread(password.to_string(), phc.to_string()).await
 }
