@@ -4,6 +4,16 @@
 //! configuration errors. Errors are one line on stderr (configuration
 //! checks print one line per problem).
 
+/// The allocator of every efir process: jemalloc. Under glibc's malloc an
+/// API node grew to 2.3 GiB resident after 3,000 account creations: each
+/// argon2 hash allocates 19 MiB, glibc then raises its mmap threshold and
+/// serves those blocks from per-thread heaps that fragment and are never
+/// given back. jemalloc reuses and releases them (about 50 MiB after the
+/// same run; `bench/load/run.sh` records it per rate).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod backup;
 mod billing;
 mod cases;
