@@ -78,8 +78,11 @@ done
 
 "$load" seed "${target[@]}" --subscribers "$subs" --concurrency 8
 
-summary="| peak rate/s | requests | achieved/s | errors | dropped | zap p50 ms | zap p99 ms | channel_list p99 ms | epg p99 ms | login p99 ms |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+# Resident memory of a process, MiB.
+rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
+
+summary="| peak rate/s | requests | achieved/s | errors | dropped | zap p50 ms | zap p99 ms | channel_list p99 ms | epg p99 ms | login p99 ms | api RSS MiB |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for rate in $rates; do
     echo "== peak $rate/s for $secs s" >&2
     "$load" run "${target[@]}" --subscribers "$subs" --sessions "$sessions" \
@@ -92,12 +95,12 @@ g = lambda a, k: rows.get(a, {}).get(k, 0.0)
 t = r["totals"]
 print(f"| {r['peak_rate']:.0f} | {t['requests']} | {r['achieved_rate']:.1f} | {t['errors']} | {t['dropped']} "
       f"| {g('router_redirect','p50_ms'):.1f} | {g('router_redirect','p99_ms'):.1f} "
-      f"| {g('channel_list','p99_ms'):.1f} | {g('epg','p99_ms'):.1f} | {g('login','p99_ms'):.1f} |")
+      f"| {g('channel_list','p99_ms'):.1f} | {g('epg','p99_ms'):.1f} | {g('login','p99_ms'):.1f} ", end="")
 PY
-)
+)"| $(rss "$api_pid") |"
 done
-rss_api=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$api_pid/status")
-rss_router=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$router_pid/status")
+rss_api=$(rss "$api_pid")
+rss_router=$(rss "$router_pid")
 echo
 echo "$summary"
 echo
