@@ -501,6 +501,7 @@ fn pending(env: &Env, bin: &Path) -> Vec<i64> {
 #[tokio::test]
 async fn migrate_backs_up_a_database_with_pending_migrations_first() {
     let base = common::base_efir();
+    let current = Path::new(env!("CARGO_BIN_EXE_efir"));
     for env in Env::both().await {
         let label = env.label();
         let out = env
@@ -526,7 +527,7 @@ async fn migrate_backs_up_a_database_with_pending_migrations_first() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{label}: {}", stderr(&out));
-        let behind = pending(&env, Path::new(env!("CARGO_BIN_EXE_efir")));
+        let behind = pending(&env, current);
         assert!(!behind.is_empty(), "{label}: the base build is not behind");
 
         // A directory that does not exist: refused, nothing migrated.
@@ -539,7 +540,7 @@ async fn migrate_backs_up_a_database_with_pending_migrations_first() {
             stderr(&out)
         );
         assert_eq!(
-            pending(&env, Path::new(env!("CARGO_BIN_EXE_efir"))),
+            pending(&env, current),
             behind,
             "{label}: a refused migrate applied something"
         );
@@ -568,7 +569,7 @@ async fn migrate_backs_up_a_database_with_pending_migrations_first() {
             "{label}: {name}"
         );
         assert_eq!(files_in(&dir), vec![name.clone()], "{label}");
-        assert!(pending(&env, Path::new(env!("CARGO_BIN_EXE_efir"))).is_empty());
+        assert!(pending(&env, current).is_empty());
 
         // Nothing pending: no second backup.
         let report = env.manage_json(&["migrate", "--backup-dir", dir.to_str().unwrap()]);
@@ -596,7 +597,7 @@ async fn migrate_backs_up_a_database_with_pending_migrations_first() {
         assert!(out.status.success(), "{label}: {}", stderr(&out));
         assert_eq!(pending(&fresh, &base), Vec::<i64>::new(), "{label}");
         assert_eq!(
-            pending(&fresh, Path::new(env!("CARGO_BIN_EXE_efir"))),
+            pending(&fresh, current),
             behind,
             "{label}: the restored schema is not the old one"
         );

@@ -109,6 +109,22 @@ fn operator_with_guide(env: &Env) {
     );
 }
 
+/// `efir serve --role api` on a free port (log in `api.log`), once it
+/// answers `/health`; returns the process and its base URL.
+async fn start_api(env: &Env) -> (Running, String) {
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let log = env.path("api.log");
+    let mut serve = env.cmd();
+    serve
+        .args(["serve", "--role", "api", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("EFIR_SCHEDULER_BUILTIN", "false");
+    let node = Running::spawn(serve, &log);
+    wait_http(&format!("{api}/health"), &log).await;
+    (node, api)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn generator_runs_a_day_against_serve_and_router() {
     let env = Env::sqlite().await;
@@ -138,22 +154,14 @@ async fn generator_runs_a_day_against_serve_and_router() {
         "router-edge-add",
     );
 
-    let (api_port, router_port) = (free_port(), free_port());
-    let api = format!("http://127.0.0.1:{api_port}");
+    let (_api, api) = start_api(&env).await;
+    let router_port = free_port();
     let router = format!("http://127.0.0.1:{router_port}");
-    let api_log = env.path("api.log");
-    let mut serve = env.cmd();
-    serve
-        .args(["serve", "--role", "api", "--listen"])
-        .arg(format!("127.0.0.1:{api_port}"))
-        .env("EFIR_SCHEDULER_BUILTIN", "false");
-    let _api = Running::spawn(serve, &api_log);
     let router_log = env.path("router.log");
     let mut r = env.cmd();
     r.args(["router", "--listen"])
         .arg(format!("127.0.0.1:{router_port}"));
     let mut router_node = Running::spawn(r, &router_log);
-    wait_http(&format!("{api}/health"), &api_log).await;
     wait_http(&format!("{router}/health"), &router_log).await;
 
     // Seed through the Billing and Content APIs.
@@ -259,16 +267,7 @@ fn memory_mib(pid: u32) -> (u64, u64) {
 async fn api_node_memory_stays_small_while_accounts_are_created() {
     let env = Env::sqlite().await;
     operator_with_guide(&env);
-    let port = free_port();
-    let api = format!("http://127.0.0.1:{port}");
-    let log = env.path("api.log");
-    let mut serve = env.cmd();
-    serve
-        .args(["serve", "--role", "api", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("EFIR_SCHEDULER_BUILTIN", "false");
-    let node = Running::spawn(serve, &log);
-    wait_http(&format!("{api}/health"), &log).await;
+    let (node, api) = start_api(&env).await;
     let (before, _) = memory_mib(node.pid());
 
     let out = load_cmd("seed", &api, "http://127.0.0.1:9")
